@@ -1,0 +1,46 @@
+//! The wire form of an error, as AWS JSON 1.1 renders it:
+//! HTTP 400 (500 for internal failures) and `{"__type":"<Exception>","message":"…"}`.
+
+use serde::Serialize;
+
+/// An error as the client sees it. Built only from typed errors; rendered in one place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct WireError {
+    /// The exception name of the service model, e.g. `NotFoundException`.
+    pub code: &'static str,
+    /// AWS's message for it. Never contains plaintext, secret values or key material.
+    pub message: String,
+    /// HTTP status: 400 for client errors, 500 for `InternalFailure`.
+    pub status: u16,
+}
+
+impl WireError {
+    pub fn client(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), status: 400 }
+    }
+
+    /// A 5xx that says nothing more than `InternalFailure`; details belong in the log.
+    pub fn internal() -> Self {
+        Self { code: "InternalFailure", message: "An internal error occurred.".into(), status: 500 }
+    }
+
+    pub fn serialization(message: impl Into<String>) -> Self {
+        Self::client("SerializationException", message)
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::client("ValidationException", message)
+    }
+
+    /// The JSON 1.1 error body.
+    pub fn to_json_body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "__type")]
+            kind: &'a str,
+            message: &'a str,
+        }
+        serde_json::to_vec(&Body { kind: self.code, message: &self.message }).unwrap_or_default()
+    }
+}

@@ -1,0 +1,1 @@
+//! AWS JSON 1.1 codec (being written)

@@ -1,0 +1,1 @@
+//! KMS request and response shapes

@@ -1,0 +1,13 @@
+//! Keyward's wire: everything between HTTP bytes and typed operations, with no server.
+//!
+//! - [`sigv4`] verifies AWS Signature Version 4 and hands back who signed the request.
+//! - [`json`] is the AWS JSON 1.1 codec: it validates a body against the service model and
+//!   decodes it into a typed request.
+//! - [`error`] is the wire form of every error: an exception name, a message and a status.
+
+pub mod error;
+pub mod json;
+pub mod kms;
+pub mod sigv4;
+
+pub use error::WireError;
