@@ -1,1 +1,34 @@
+//! Keyward's cryptography over aws-lc-rs: the root key that wraps all key material at rest,
+//! symmetric key material, and the ciphertext format of `Encrypt`.
+//!
+//! Pure: no I/O, no async, no unsafe. Secret bytes live in [`zeroize::Zeroizing`] buffers
+//! and the types that hold them implement neither `Display` nor a revealing `Debug`.
 
+mod ciphertext;
+mod material;
+mod root;
+
+pub use ciphertext::{canonical_context, decrypt, encrypt, parse_header, Header, HEADER_LEN, OVERHEAD};
+pub use material::{random_bytes, SymmetricMaterial, MATERIAL_LEN};
+pub use root::{RootKey, ROOT_KEY_LEN};
+
+/// Every failure looks the same from outside: a bad blob, a wrong context and a wrong key
+/// are one error, so that none of them becomes an oracle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// The blob is malformed, was altered, or does not match the context or key.
+    #[error("invalid ciphertext")]
+    InvalidCiphertext,
+    /// Wrapped key material failed to unwrap: wrong root key or damaged storage.
+    #[error("key material could not be unwrapped")]
+    Unwrap,
+    /// A key of the wrong length was supplied.
+    #[error("invalid key length")]
+    KeyLength,
+    /// The system random generator failed.
+    #[error("random generator failure")]
+    Rng,
+    /// aws-lc refused an operation that should not fail.
+    #[error("cryptographic operation failed")]
+    Internal,
+}

@@ -1,0 +1,91 @@
+//! The storage contract. Every method is one whole operation in one transaction, durable
+//! when it returns. Backends: SQLite (embedded default) in `keyward-store`.
+
+use uuid::Uuid;
+
+use crate::alias::AliasRecord;
+use crate::key::KeyRecord;
+use crate::UnixMillis;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique name is taken (alias, access key).
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The record changed since it was read; read it again and retry.
+    #[error("concurrent modification")]
+    Conflict,
+    /// Stored bytes could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// One version of a key's material, wrapped by the root key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MaterialRow {
+    pub key_id: Uuid,
+    pub version: u32,
+    pub wrapped: Vec<u8>,
+    pub created: UnixMillis,
+}
+
+impl std::fmt::Debug for MaterialRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaterialRow").field("key_id", &self.key_id).field("version", &self.version).finish_non_exhaustive()
+    }
+}
+
+/// An access key; the secret is wrapped by the root key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKeyRow {
+    pub access_key_id: String,
+    pub wrapped_secret: Vec<u8>,
+    pub account: String,
+    pub principal_arn: String,
+    pub created: UnixMillis,
+    pub active: bool,
+}
+
+impl std::fmt::Debug for AccessKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRow")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal_arn", &self.principal_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Installation-wide values (the root key check, the schema's owner, …).
+    fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` unless `name` is set; returns the value that is stored afterwards.
+    fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Stores a new key with its first material. Returns the stored revision.
+    fn create_key(&self, key: &KeyRecord, material: &MaterialRow) -> Result<u64, StoreError>;
+    fn get_key(&self, id: &Uuid) -> Result<Option<KeyRecord>, StoreError>;
+    /// Replaces a key read at `key.revision` (else `Conflict`), optionally adding one new
+    /// material version in the same transaction. Returns the new revision.
+    fn update_key(&self, key: &KeyRecord, new_material: Option<&MaterialRow>) -> Result<u64, StoreError>;
+    /// Removes a key, all its material and every alias that points at it.
+    fn delete_key(&self, id: &Uuid) -> Result<(), StoreError>;
+    /// Keys of one account and region ordered by id, starting after `after`.
+    fn list_keys(&self, account: &str, region: &str, after: Option<&Uuid>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Keys whose deletion window or rotation is due at `now`.
+    fn keys_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError>;
+    fn materials(&self, key_id: &Uuid) -> Result<Vec<MaterialRow>, StoreError>;
+
+    fn create_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
+    /// Points an existing alias at another key (`NotFound` if there is no such alias).
+    fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
+    fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError>;
+    /// Every alias of every account and region, ordered by account, region and name.
+    fn all_aliases(&self) -> Result<Vec<AliasRecord>, StoreError>;
+
+    fn create_access_key(&self, row: &AccessKeyRow) -> Result<(), StoreError>;
+    fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
+}
