@@ -1,1 +1,6 @@
+//! Store backends. SQLite is the embedded default: one file in the data directory, WAL
+//! journal, `synchronous=FULL`, so every acknowledged write survives a crash.
 
+mod sqlite;
+
+pub use sqlite::SqliteStore;

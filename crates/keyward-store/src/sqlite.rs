@@ -1,0 +1,341 @@
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use keyward_core::alias::AliasRecord;
+use keyward_core::key::KeyRecord;
+use keyward_core::store::{AccessKeyRow, MaterialRow};
+use keyward_core::{Store, StoreError, UnixMillis};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use uuid::Uuid;
+
+/// Each entry moves the schema one version forward; `PRAGMA user_version` records where a
+/// database stands.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    due_at INTEGER,
+    doc TEXT NOT NULL
+);
+CREATE INDEX keys_by_scope ON keys (account, region, id);
+CREATE INDEX keys_by_due ON keys (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE key_material (
+    key_id TEXT NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    wrapped BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE aliases (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    target TEXT NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
+CREATE TABLE access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    wrapped_secret BLOB NOT NULL,
+    account TEXT NOT NULL,
+    principal_arn TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    active INTEGER NOT NULL
+);
+"#];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn backend(err: rusqlite::Error) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn decode_key(doc: &str, revision: i64) -> Result<KeyRecord, StoreError> {
+    let mut key: KeyRecord = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    key.revision = u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))?;
+    Ok(key)
+}
+
+fn encode_key(key: &KeyRecord) -> Result<String, StoreError> {
+    serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(backend)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::Backend(format!(
+                "database schema version {version} is newer than this keyward understands ({known})"
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            tx.execute_batch(migration).map_err(backend)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+        }
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))
+    }
+}
+
+fn insert_material(conn: &Connection, row: &MaterialRow) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO key_material (key_id, version, wrapped, created) VALUES (?1, ?2, ?3, ?4)",
+        params![row.key_id.to_string(), row.version, row.wrapped, row.created.0],
+    )
+    .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { backend(e) })?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn()?
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)", params![name, value]).map_err(backend)?;
+        let stored: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0)).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(stored)
+    }
+
+    fn create_key(&self, key: &KeyRecord, material: &MaterialRow) -> Result<u64, StoreError> {
+        let doc = encode_key(key)?;
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        tx.execute(
+            "INSERT INTO keys (id, account, region, revision, due_at, doc) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+            params![key.id.to_string(), key.account, key.region, key.next_due().map(|d| d.0), doc],
+        )
+        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(format!("key {} exists", key.id)) } else { backend(e) })?;
+        insert_material(&tx, material)?;
+        tx.commit().map_err(backend)?;
+        Ok(1)
+    }
+
+    fn get_key(&self, id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        let row: Option<(String, i64)> = self
+            .conn()?
+            .query_row("SELECT doc, revision FROM keys WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(backend)?;
+        row.map(|(doc, revision)| decode_key(&doc, revision)).transpose()
+    }
+
+    fn update_key(&self, key: &KeyRecord, new_material: Option<&MaterialRow>) -> Result<u64, StoreError> {
+        let doc = encode_key(key)?;
+        let revision = i64::try_from(key.revision).map_err(|_| StoreError::Conflict)?;
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let changed = tx
+            .execute(
+                "UPDATE keys SET doc = ?1, due_at = ?2, revision = revision + 1 WHERE id = ?3 AND revision = ?4",
+                params![doc, key.next_due().map(|d| d.0), key.id.to_string(), revision],
+            )
+            .map_err(backend)?;
+        if changed != 1 {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(row) = new_material {
+            insert_material(&tx, row)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(key.revision + 1)
+    }
+
+    fn delete_key(&self, id: &Uuid) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let id = id.to_string();
+        tx.execute("DELETE FROM aliases WHERE target = ?1", [&id]).map_err(backend)?;
+        tx.execute("DELETE FROM key_material WHERE key_id = ?1", [&id]).map_err(backend)?;
+        tx.execute("DELETE FROM keys WHERE id = ?1", [&id]).map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn list_keys(&self, account: &str, region: &str, after: Option<&Uuid>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT doc, revision FROM keys WHERE account = ?1 AND region = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+            )
+            .map_err(backend)?;
+        let after = after.map(Uuid::to_string).unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![account, region, after, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (doc, revision) = row.map_err(backend)?;
+            decode_key(&doc, revision)
+        })
+        .collect()
+    }
+
+    fn keys_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT id FROM keys WHERE due_at <= ?1 ORDER BY due_at").map_err(backend)?;
+        let rows = stmt.query_map([now.0], |r| r.get::<_, String>(0)).map_err(backend)?;
+        rows.map(|row| parse_uuid(&row.map_err(backend)?)).collect()
+    }
+
+    fn materials(&self, key_id: &Uuid) -> Result<Vec<MaterialRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT version, wrapped, created FROM key_material WHERE key_id = ?1 ORDER BY version")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([key_id.to_string()], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)))
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (version, wrapped, created) = row.map_err(backend)?;
+            Ok(MaterialRow { key_id: *key_id, version, wrapped, created: UnixMillis(created) })
+        })
+        .collect()
+    }
+
+    fn create_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO aliases (account, region, name, target, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![alias.account, alias.region, alias.name, alias.target.to_string(), alias.created.0, alias.updated.0],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists(format!("An alias with the name {} already exists", alias.arn()))
+            } else if matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) {
+                StoreError::NotFound(format!("Key '{}' does not exist", alias.target))
+            } else {
+                backend(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        let changed = self
+            .conn()?
+            .execute(
+                "UPDATE aliases SET target = ?1, updated = ?2 WHERE account = ?3 AND region = ?4 AND name = ?5",
+                params![alias.target.to_string(), alias.updated.0, alias.account, alias.region, alias.name],
+            )
+            .map_err(backend)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("Alias {} is not found.", alias.arn())));
+        }
+        Ok(())
+    }
+
+    fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
+        let changed = self
+            .conn()?
+            .execute("DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3", params![account, region, name])
+            .map_err(backend)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("Alias arn:aws:kms:{region}:{account}:{name} is not found.")));
+        }
+        Ok(())
+    }
+
+    fn all_aliases(&self) -> Result<Vec<AliasRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT account, region, name, target, created, updated FROM aliases ORDER BY account, region, name")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (account, region, name, target, created, updated) = row.map_err(backend)?;
+            Ok(AliasRecord {
+                account,
+                region,
+                name,
+                target: parse_uuid(&target)?,
+                created: UnixMillis(created),
+                updated: UnixMillis(updated),
+            })
+        })
+        .collect()
+    }
+
+    fn create_access_key(&self, row: &AccessKeyRow) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT INTO access_keys (access_key_id, wrapped_secret, account, principal_arn, created, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![row.access_key_id, row.wrapped_secret, row.account, row.principal_arn, row.created.0, row.active],
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(row.access_key_id.clone()) } else { backend(e) })?;
+        Ok(())
+    }
+
+    fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError> {
+        self.conn()?
+            .query_row(
+                "SELECT access_key_id, wrapped_secret, account, principal_arn, created, active FROM access_keys WHERE access_key_id = ?1",
+                [access_key_id],
+                |r| {
+                    Ok(AccessKeyRow {
+                        access_key_id: r.get(0)?,
+                        wrapped_secret: r.get(1)?,
+                        account: r.get(2)?,
+                        principal_arn: r.get(3)?,
+                        created: UnixMillis(r.get(4)?),
+                        active: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+    }
+}
