@@ -48,8 +48,17 @@ mod tests {
     #[test]
     fn reserved_and_malformed_names() {
         assert!(check_customer_alias_name("alias/UserName").is_ok());
-        assert!(matches!(check_customer_alias_name("alias/aws/s3"), Err(KmsError::NotAuthorized(_))));
-        assert!(matches!(check_customer_alias_name("UserName"), Err(KmsError::Validation(_))));
-        assert!(matches!(check_customer_alias_name("alias/"), Err(KmsError::Validation(_))));
+        assert!(matches!(
+            check_customer_alias_name("alias/aws/s3"),
+            Err(KmsError::NotAuthorized(_))
+        ));
+        assert!(matches!(
+            check_customer_alias_name("UserName"),
+            Err(KmsError::Validation(_))
+        ));
+        assert!(matches!(
+            check_customer_alias_name("alias/"),
+            Err(KmsError::Validation(_))
+        ));
     }
 }

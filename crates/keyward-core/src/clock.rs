@@ -20,7 +20,10 @@ impl UnixMillis {
     }
 
     pub fn plus_days(self, days: u32) -> Self {
-        Self(self.0.saturating_add(i64::from(days).saturating_mul(MILLIS_PER_DAY)))
+        Self(
+            self.0
+                .saturating_add(i64::from(days).saturating_mul(MILLIS_PER_DAY)),
+        )
     }
 
     pub fn plus_millis(self, millis: i64) -> Self {
@@ -37,7 +40,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixMillis {
-        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         UnixMillis(i64::try_from(millis).unwrap_or(i64::MAX))
     }
 }
@@ -52,7 +58,8 @@ impl ManualClock {
     }
 
     pub fn advance_days(&self, days: u32) {
-        self.0.fetch_add(i64::from(days) * MILLIS_PER_DAY, Ordering::SeqCst);
+        self.0
+            .fetch_add(i64::from(days) * MILLIS_PER_DAY, Ordering::SeqCst);
     }
 
     pub fn set(&self, at: UnixMillis) {

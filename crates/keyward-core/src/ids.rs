@@ -10,6 +10,13 @@ use crate::KmsError;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountId(String);
 
+/// Keyward's default account, `000000000000`.
+impl Default for AccountId {
+    fn default() -> Self {
+        Self("000000000000".to_owned())
+    }
+}
+
 impl AccountId {
     pub fn parse(s: &str) -> Option<Self> {
         (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| Self(s.to_owned()))
@@ -34,7 +41,8 @@ impl Region {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         ok.then(|| Self(s.to_owned()))
@@ -115,16 +123,28 @@ mod tests {
     use super::*;
 
     fn here() -> (Region, AccountId) {
-        (Region::parse("us-east-1").unwrap(), AccountId::parse("000000000000").unwrap())
+        (
+            Region::parse("us-east-1").unwrap(),
+            AccountId::parse("000000000000").unwrap(),
+        )
     }
 
     #[test]
     fn four_spellings_of_a_key() {
         let (r, a) = here();
         let id = Uuid::new_v4();
-        assert_eq!(KeyRef::parse(&id.to_string(), &r, &a).unwrap(), KeyRef::Key(id));
-        assert_eq!(KeyRef::parse(&key_arn(&r, &a, &id), &r, &a).unwrap(), KeyRef::Key(id));
-        assert_eq!(KeyRef::parse("alias/x", &r, &a).unwrap(), KeyRef::Alias("alias/x".into()));
+        assert_eq!(
+            KeyRef::parse(&id.to_string(), &r, &a).unwrap(),
+            KeyRef::Key(id)
+        );
+        assert_eq!(
+            KeyRef::parse(&key_arn(&r, &a, &id), &r, &a).unwrap(),
+            KeyRef::Key(id)
+        );
+        assert_eq!(
+            KeyRef::parse("alias/x", &r, &a).unwrap(),
+            KeyRef::Alias("alias/x".into())
+        );
         assert_eq!(
             KeyRef::parse(&alias_arn(&r, &a, "alias/x"), &r, &a).unwrap(),
             KeyRef::Alias("alias/x".into())
@@ -143,7 +163,10 @@ mod tests {
             "arn:aws:s3:::bucket".to_string(),
             id.simple().to_string(),
         ] {
-            assert!(matches!(KeyRef::parse(&bad, &r, &a), Err(KmsError::NotFound(_))), "{bad}");
+            assert!(
+                matches!(KeyRef::parse(&bad, &r, &a), Err(KmsError::NotFound(_))),
+                "{bad}"
+            );
         }
     }
 

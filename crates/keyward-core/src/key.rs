@@ -107,7 +107,10 @@ pub struct KeyRecord {
 
 impl KeyRecord {
     pub fn arn(&self) -> String {
-        format!("arn:aws:kms:{}:{}:key/{}", self.region, self.account, self.id)
+        format!(
+            "arn:aws:kms:{}:{}:key/{}",
+            self.region, self.account, self.id
+        )
     }
 
     pub fn is_in(&self, region: &Region, account: &AccountId) -> bool {
@@ -168,7 +171,11 @@ impl KeyRecord {
         Ok(())
     }
 
-    pub fn schedule_deletion(&mut self, now: UnixMillis, window_days: Option<u32>) -> Result<UnixMillis, KmsError> {
+    pub fn schedule_deletion(
+        &mut self,
+        now: UnixMillis,
+        window_days: Option<u32>,
+    ) -> Result<UnixMillis, KmsError> {
         self.check_customer_managed("ScheduleKeyDeletion")?;
         let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
         if days < MIN_PENDING_WINDOW_DAYS {
@@ -196,7 +203,10 @@ impl KeyRecord {
     /// A key whose deletion is cancelled comes back disabled, as in AWS.
     pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
         if self.state != KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState(format!("{} is not pending deletion.", self.arn())));
+            return Err(KmsError::InvalidState(format!(
+                "{} is not pending deletion.",
+                self.arn()
+            )));
         }
         self.state = KeyState::Disabled;
         self.deletion_date = None;
@@ -204,12 +214,19 @@ impl KeyRecord {
         Ok(())
     }
 
-    pub fn enable_rotation(&mut self, now: UnixMillis, period_days: Option<u32>) -> Result<(), KmsError> {
+    pub fn enable_rotation(
+        &mut self,
+        now: UnixMillis,
+        period_days: Option<u32>,
+    ) -> Result<(), KmsError> {
         let days = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         check_rotation_period(days)?;
         self.check_customer_managed("EnableKeyRotation")?;
         self.check_usable()?;
-        self.auto_rotation = Some(AutoRotation { period_days: days, next_rotation: now.plus_days(days) });
+        self.auto_rotation = Some(AutoRotation {
+            period_days: days,
+            next_rotation: now.plus_days(days),
+        });
         Ok(())
     }
 
@@ -226,7 +243,11 @@ impl KeyRecord {
         if kind == RotationType::OnDemand {
             self.check_customer_managed("RotateKeyOnDemand")?;
             self.check_usable()?;
-            let done = self.rotations.iter().filter(|r| r.kind == RotationType::OnDemand).count();
+            let done = self
+                .rotations
+                .iter()
+                .filter(|r| r.kind == RotationType::OnDemand)
+                .count();
             if done >= MAX_ON_DEMAND_ROTATIONS {
                 return Err(KmsError::LimitExceeded(format!(
                     "The on-demand rotations limit has been reached for the given key: {}",
@@ -234,9 +255,16 @@ impl KeyRecord {
                 )));
             }
         }
-        let version = self.current_material.checked_add(1).ok_or_else(|| KmsError::Internal("material version overflow".into()))?;
+        let version = self
+            .current_material
+            .checked_add(1)
+            .ok_or_else(|| KmsError::Internal("material version overflow".into()))?;
         self.current_material = version;
-        self.rotations.push(Rotation { material_version: version, date: now, kind });
+        self.rotations.push(Rotation {
+            material_version: version,
+            date: now,
+            kind,
+        });
         if let Some(auto) = self.auto_rotation.as_mut() {
             if kind == RotationType::Automatic {
                 auto.next_rotation = now.plus_days(auto.period_days);
@@ -295,24 +323,42 @@ mod tests {
     #[test]
     fn deletion_window_bounds_and_cancel_leaves_disabled() {
         let mut k = key();
-        assert!(matches!(k.schedule_deletion(UnixMillis(0), Some(6)), Err(KmsError::Validation(_))));
-        assert!(matches!(k.schedule_deletion(UnixMillis(0), Some(31)), Err(KmsError::Validation(_))));
+        assert!(matches!(
+            k.schedule_deletion(UnixMillis(0), Some(6)),
+            Err(KmsError::Validation(_))
+        ));
+        assert!(matches!(
+            k.schedule_deletion(UnixMillis(0), Some(31)),
+            Err(KmsError::Validation(_))
+        ));
         let when = k.schedule_deletion(UnixMillis(0), None).unwrap();
         assert_eq!(when, UnixMillis(0).plus_days(30));
         assert!(matches!(k.check_usable(), Err(KmsError::InvalidState(_))));
-        assert!(matches!(k.schedule_deletion(UnixMillis(0), Some(7)), Err(KmsError::InvalidState(_))));
+        assert!(matches!(
+            k.schedule_deletion(UnixMillis(0), Some(7)),
+            Err(KmsError::InvalidState(_))
+        ));
         assert!(matches!(k.enable(), Err(KmsError::InvalidState(_))));
         k.cancel_deletion().unwrap();
         assert_eq!(k.state, KeyState::Disabled);
-        assert!(matches!(k.cancel_deletion(), Err(KmsError::InvalidState(_))));
+        assert!(matches!(
+            k.cancel_deletion(),
+            Err(KmsError::InvalidState(_))
+        ));
         assert!(matches!(k.check_usable(), Err(KmsError::Disabled(_))));
     }
 
     #[test]
     fn rotation_rules() {
         let mut k = key();
-        assert!(matches!(k.enable_rotation(UnixMillis(0), Some(89)), Err(KmsError::Validation(_))));
-        assert!(matches!(k.enable_rotation(UnixMillis(0), Some(2561)), Err(KmsError::Validation(_))));
+        assert!(matches!(
+            k.enable_rotation(UnixMillis(0), Some(89)),
+            Err(KmsError::Validation(_))
+        ));
+        assert!(matches!(
+            k.enable_rotation(UnixMillis(0), Some(2561)),
+            Err(KmsError::Validation(_))
+        ));
         k.enable_rotation(UnixMillis(0), Some(90)).unwrap();
         assert_eq!(k.next_due(), Some(UnixMillis(0).plus_days(90)));
         let now = UnixMillis(0).plus_days(90);
@@ -321,8 +367,14 @@ mod tests {
         for _ in 0..MAX_ON_DEMAND_ROTATIONS {
             k.rotate(now, RotationType::OnDemand).unwrap();
         }
-        assert!(matches!(k.rotate(now, RotationType::OnDemand), Err(KmsError::LimitExceeded(_))));
+        assert!(matches!(
+            k.rotate(now, RotationType::OnDemand),
+            Err(KmsError::LimitExceeded(_))
+        ));
         k.disable().unwrap();
-        assert!(matches!(k.enable_rotation(now, None), Err(KmsError::Disabled(_))));
+        assert!(matches!(
+            k.enable_rotation(now, None),
+            Err(KmsError::Disabled(_))
+        ));
     }
 }

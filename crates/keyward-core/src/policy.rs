@@ -15,14 +15,21 @@ pub fn default_key_policy(account: &AccountId) -> String {
 
 /// The checks KMS makes before it stores a policy: a JSON object with a `Statement`.
 pub fn check_key_policy(policy: &str) -> Result<(), KmsError> {
-    let malformed = || KmsError::MalformedPolicyDocument("The new key policy will not allow you to update the key policy in the future.".into());
-    let value: serde_json::Value = serde_json::from_str(policy)
-        .map_err(|_| KmsError::MalformedPolicyDocument("The policy document is not valid JSON.".into()))?;
+    let malformed = || {
+        KmsError::MalformedPolicyDocument(
+            "The new key policy will not allow you to update the key policy in the future.".into(),
+        )
+    };
+    let value: serde_json::Value = serde_json::from_str(policy).map_err(|_| {
+        KmsError::MalformedPolicyDocument("The policy document is not valid JSON.".into())
+    })?;
     let object = value.as_object().ok_or_else(malformed)?;
     match object.get("Statement") {
         Some(serde_json::Value::Array(statements)) if !statements.is_empty() => Ok(()),
         Some(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(KmsError::MalformedPolicyDocument("Policy document must contain a Statement.".into())),
+        _ => Err(KmsError::MalformedPolicyDocument(
+            "Policy document must contain a Statement.".into(),
+        )),
     }
 }
 
@@ -36,7 +43,10 @@ mod tests {
         let account = AccountId::parse("123456789012").unwrap();
         let policy = default_key_policy(&account);
         let value: serde_json::Value = serde_json::from_str(&policy).unwrap();
-        assert_eq!(value["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::123456789012:root");
+        assert_eq!(
+            value["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::123456789012:root"
+        );
         assert!(check_key_policy(&policy).is_ok());
         assert!(check_key_policy("not json").is_err());
         assert!(check_key_policy("{}").is_err());

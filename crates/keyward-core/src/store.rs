@@ -35,7 +35,10 @@ pub struct MaterialRow {
 
 impl std::fmt::Debug for MaterialRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MaterialRow").field("key_id", &self.key_id).field("version", &self.version).finish_non_exhaustive()
+        f.debug_struct("MaterialRow")
+            .field("key_id", &self.key_id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,11 +73,21 @@ pub trait Store: Send + Sync + 'static {
     fn get_key(&self, id: &Uuid) -> Result<Option<KeyRecord>, StoreError>;
     /// Replaces a key read at `key.revision` (else `Conflict`), optionally adding one new
     /// material version in the same transaction. Returns the new revision.
-    fn update_key(&self, key: &KeyRecord, new_material: Option<&MaterialRow>) -> Result<u64, StoreError>;
+    fn update_key(
+        &self,
+        key: &KeyRecord,
+        new_material: Option<&MaterialRow>,
+    ) -> Result<u64, StoreError>;
     /// Removes a key, all its material and every alias that points at it.
     fn delete_key(&self, id: &Uuid) -> Result<(), StoreError>;
     /// Keys of one account and region ordered by id, starting after `after`.
-    fn list_keys(&self, account: &str, region: &str, after: Option<&Uuid>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
+    fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
     /// Keys whose deletion window or rotation is due at `now`.
     fn keys_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError>;
     fn materials(&self, key_id: &Uuid) -> Result<Vec<MaterialRow>, StoreError>;

@@ -39,11 +39,16 @@ pub fn parse_header(blob: &[u8]) -> Result<Header, CryptoError> {
     if blob.len() < OVERHEAD || blob[0] != VERSION {
         return Err(CryptoError::InvalidCiphertext);
     }
-    let key_id: [u8; KEY_ID_LEN] =
-        blob[1..1 + KEY_ID_LEN].try_into().map_err(|_| CryptoError::InvalidCiphertext)?;
-    let version_bytes: [u8; 4] =
-        blob[1 + KEY_ID_LEN..1 + KEY_ID_LEN + 4].try_into().map_err(|_| CryptoError::InvalidCiphertext)?;
-    Ok(Header { key_id, material_version: u32::from_be_bytes(version_bytes) })
+    let key_id: [u8; KEY_ID_LEN] = blob[1..1 + KEY_ID_LEN]
+        .try_into()
+        .map_err(|_| CryptoError::InvalidCiphertext)?;
+    let version_bytes: [u8; 4] = blob[1 + KEY_ID_LEN..1 + KEY_ID_LEN + 4]
+        .try_into()
+        .map_err(|_| CryptoError::InvalidCiphertext)?;
+    Ok(Header {
+        key_id,
+        material_version: u32::from_be_bytes(version_bytes),
+    })
 }
 
 /// Length-prefixed pairs sorted by key: unambiguous, so `{"a":"bc"}` and `{"ab":"c"}`
@@ -61,7 +66,9 @@ pub fn canonical_context(context: &BTreeMap<String, String>) -> Vec<u8> {
 
 fn message_key(material: &SymmetricMaterial, salt: &[u8]) -> Result<LessSafeKey, CryptoError> {
     let prk = Salt::new(HKDF_SHA256, salt).extract(material.expose());
-    let okm = prk.expand(&[HKDF_INFO], &AES_256_GCM).map_err(|_| CryptoError::Internal)?;
+    let okm = prk
+        .expand(&[HKDF_INFO], &AES_256_GCM)
+        .map_err(|_| CryptoError::Internal)?;
     Ok(LessSafeKey::new(UnboundKey::from(okm)))
 }
 
@@ -94,8 +101,12 @@ pub fn encrypt(
     let key = message_key(material, &salt)?;
     blob.extend_from_slice(plaintext);
     let mut body = blob.split_off(HEADER_LEN);
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-        .map_err(|_| CryptoError::Internal)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut body,
+    )
+    .map_err(|_| CryptoError::Internal)?;
     blob.extend_from_slice(&body);
     Ok(blob)
 }
@@ -114,7 +125,11 @@ pub fn decrypt(
     let key = message_key(material, salt)?;
     let mut buffer = Zeroizing::new(body.to_vec());
     let len = key
-        .open_in_place(nonce, Aad::from(aad(header, context)), buffer.as_mut_slice())
+        .open_in_place(
+            nonce,
+            Aad::from(aad(header, context)),
+            buffer.as_mut_slice(),
+        )
         .map_err(|_| CryptoError::InvalidCiphertext)?
         .len();
     buffer.truncate(len);
@@ -132,31 +147,57 @@ mod tests {
     }
 
     fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn header_is_readable_and_round_trips() {
         let blob = encrypt(&material(), [9u8; 16], 3, &ctx(&[("a", "b")]), b"student").unwrap();
         assert_eq!(blob.len(), OVERHEAD + 7);
-        assert_eq!(parse_header(&blob).unwrap(), Header { key_id: [9u8; 16], material_version: 3 });
-        assert_eq!(decrypt(&material(), &blob, &ctx(&[("a", "b")])).unwrap().as_slice(), b"student");
+        assert_eq!(
+            parse_header(&blob).unwrap(),
+            Header {
+                key_id: [9u8; 16],
+                material_version: 3
+            }
+        );
+        assert_eq!(
+            decrypt(&material(), &blob, &ctx(&[("a", "b")]))
+                .unwrap()
+                .as_slice(),
+            b"student"
+        );
     }
 
     #[test]
     fn context_encoding_is_unambiguous() {
-        assert_ne!(canonical_context(&ctx(&[("a", "bc")])), canonical_context(&ctx(&[("ab", "c")])));
+        assert_ne!(
+            canonical_context(&ctx(&[("a", "bc")])),
+            canonical_context(&ctx(&[("ab", "c")]))
+        );
         let blob = encrypt(&material(), [1u8; 16], 1, &ctx(&[("a", "bc")]), b"x").unwrap();
         assert!(decrypt(&material(), &blob, &ctx(&[("ab", "c")])).is_err());
     }
 
     #[test]
     fn short_or_foreign_blobs_are_invalid() {
-        assert_eq!(parse_header(b"").unwrap_err(), CryptoError::InvalidCiphertext);
-        assert_eq!(parse_header(&[2u8; 200]).unwrap_err(), CryptoError::InvalidCiphertext);
+        assert_eq!(
+            parse_header(b"").unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
+        assert_eq!(
+            parse_header(&[2u8; 200]).unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
         let other = SymmetricMaterial::from_bytes(&[1u8; 32]).unwrap();
         let blob = encrypt(&material(), [1u8; 16], 1, &BTreeMap::new(), b"x").unwrap();
-        assert_eq!(decrypt(&other, &blob, &BTreeMap::new()).unwrap_err(), CryptoError::InvalidCiphertext);
+        assert_eq!(
+            decrypt(&other, &blob, &BTreeMap::new()).unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
     }
 
     fn context_strategy() -> impl Strategy<Value = BTreeMap<String, String>> {

@@ -8,7 +8,9 @@ mod ciphertext;
 mod material;
 mod root;
 
-pub use ciphertext::{canonical_context, decrypt, encrypt, parse_header, Header, HEADER_LEN, OVERHEAD};
+pub use ciphertext::{
+    canonical_context, decrypt, encrypt, parse_header, Header, HEADER_LEN, OVERHEAD,
+};
 pub use material::{random_bytes, SymmetricMaterial, MATERIAL_LEN};
 pub use root::{RootKey, ROOT_KEY_LEN};
 

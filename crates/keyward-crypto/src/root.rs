@@ -22,7 +22,9 @@ impl RootKey {
             return Err(CryptoError::KeyLength);
         }
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::KeyLength)?;
-        Ok(Self { key: LessSafeKey::new(unbound) })
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     /// Fresh root key bytes, for the zero-configuration start.
@@ -38,20 +40,29 @@ impl RootKey {
         out.extend_from_slice(&nonce_bytes);
         let mut sealed = material.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(aad), &mut sealed)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(aad),
+                &mut sealed,
+            )
             .map_err(|_| CryptoError::Internal)?;
         out.extend_from_slice(&sealed);
         sealed.iter_mut().for_each(|b| *b = 0);
         Ok(out)
     }
 
-    pub fn unwrap_material(&self, aad: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn unwrap_material(
+        &self,
+        aad: &[u8],
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let (version, rest) = wrapped.split_first().ok_or(CryptoError::Unwrap)?;
         if *version != WRAP_VERSION || rest.len() < NONCE_LEN + 16 {
             return Err(CryptoError::Unwrap);
         }
         let (nonce_bytes, sealed) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce_bytes).map_err(|_| CryptoError::Unwrap)?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce_bytes).map_err(|_| CryptoError::Unwrap)?;
         let mut buffer = Zeroizing::new(sealed.to_vec());
         let len = self
             .key
@@ -78,10 +89,19 @@ mod tests {
     fn wrap_round_trip_and_aad_binding() {
         let root = RootKey::from_bytes(&[7u8; 32]).unwrap();
         let wrapped = root.wrap(b"arn:1", b"material").unwrap();
-        assert_eq!(root.unwrap_material(b"arn:1", &wrapped).unwrap().as_slice(), b"material");
-        assert_eq!(root.unwrap_material(b"arn:2", &wrapped).unwrap_err(), CryptoError::Unwrap);
+        assert_eq!(
+            root.unwrap_material(b"arn:1", &wrapped).unwrap().as_slice(),
+            b"material"
+        );
+        assert_eq!(
+            root.unwrap_material(b"arn:2", &wrapped).unwrap_err(),
+            CryptoError::Unwrap
+        );
         let other = RootKey::from_bytes(&[8u8; 32]).unwrap();
-        assert_eq!(other.unwrap_material(b"arn:1", &wrapped).unwrap_err(), CryptoError::Unwrap);
+        assert_eq!(
+            other.unwrap_material(b"arn:1", &wrapped).unwrap_err(),
+            CryptoError::Unwrap
+        );
         assert!(root.unwrap_material(b"arn:1", &wrapped[..5]).is_err());
         assert!(RootKey::from_bytes(&[0u8; 31]).is_err());
     }

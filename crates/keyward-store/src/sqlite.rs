@@ -63,8 +63,10 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
 }
 
 fn decode_key(doc: &str, revision: i64) -> Result<KeyRecord, StoreError> {
-    let mut key: KeyRecord = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    key.revision = u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))?;
+    let mut key: KeyRecord =
+        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    key.revision =
+        u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))?;
     Ok(key)
 }
 
@@ -93,49 +95,85 @@ impl SqliteStore {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
         )
         .map_err(backend)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::Backend(format!(
                 "database schema version {version} is newer than this keyward understands ({known})"
             )));
         }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        for (index, migration) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             tx.execute_batch(migration).map_err(backend)?;
-            tx.pragma_update(None, "user_version", index as i64 + 1).map_err(backend)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Backend("connection lock poisoned".into()))
     }
 }
 
 fn insert_material(conn: &Connection, row: &MaterialRow) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO key_material (key_id, version, wrapped, created) VALUES (?1, ?2, ?3, ?4)",
-        params![row.key_id.to_string(), row.version, row.wrapped, row.created.0],
+        params![
+            row.key_id.to_string(),
+            row.version,
+            row.wrapped,
+            row.created.0
+        ],
     )
-    .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { backend(e) })?;
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict
+        } else {
+            backend(e)
+        }
+    })?;
     Ok(())
 }
 
 impl Store for SqliteStore {
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn()?
-            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(backend)
     }
 
     fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)", params![name, value]).map_err(backend)?;
-        let stored: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0)).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)",
+            params![name, value],
+        )
+        .map_err(backend)?;
+        let stored: Vec<u8> = tx
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(stored)
     }
@@ -143,7 +181,9 @@ impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, material: &MaterialRow) -> Result<u64, StoreError> {
         let doc = encode_key(key)?;
         let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         tx.execute(
             "INSERT INTO keys (id, account, region, revision, due_at, doc) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
             params![key.id.to_string(), key.account, key.region, key.next_due().map(|d| d.0), doc],
@@ -157,17 +197,28 @@ impl Store for SqliteStore {
     fn get_key(&self, id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<(String, i64)> = self
             .conn()?
-            .query_row("SELECT doc, revision FROM keys WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT doc, revision FROM keys WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(backend)?;
-        row.map(|(doc, revision)| decode_key(&doc, revision)).transpose()
+        row.map(|(doc, revision)| decode_key(&doc, revision))
+            .transpose()
     }
 
-    fn update_key(&self, key: &KeyRecord, new_material: Option<&MaterialRow>) -> Result<u64, StoreError> {
+    fn update_key(
+        &self,
+        key: &KeyRecord,
+        new_material: Option<&MaterialRow>,
+    ) -> Result<u64, StoreError> {
         let doc = encode_key(key)?;
         let revision = i64::try_from(key.revision).map_err(|_| StoreError::Conflict)?;
         let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let changed = tx
             .execute(
                 "UPDATE keys SET doc = ?1, due_at = ?2, revision = revision + 1 WHERE id = ?3 AND revision = ?4",
@@ -186,15 +237,26 @@ impl Store for SqliteStore {
 
     fn delete_key(&self, id: &Uuid) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let id = id.to_string();
-        tx.execute("DELETE FROM aliases WHERE target = ?1", [&id]).map_err(backend)?;
-        tx.execute("DELETE FROM key_material WHERE key_id = ?1", [&id]).map_err(backend)?;
-        tx.execute("DELETE FROM keys WHERE id = ?1", [&id]).map_err(backend)?;
+        tx.execute("DELETE FROM aliases WHERE target = ?1", [&id])
+            .map_err(backend)?;
+        tx.execute("DELETE FROM key_material WHERE key_id = ?1", [&id])
+            .map_err(backend)?;
+        tx.execute("DELETE FROM keys WHERE id = ?1", [&id])
+            .map_err(backend)?;
         tx.commit().map_err(backend)
     }
 
-    fn list_keys(&self, account: &str, region: &str, after: Option<&Uuid>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+    fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
@@ -204,7 +266,9 @@ impl Store for SqliteStore {
         let after = after.map(Uuid::to_string).unwrap_or_default();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![account, region, after, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map(params![account, region, after, limit], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(backend)?;
         rows.map(|row| {
             let (doc, revision) = row.map_err(backend)?;
@@ -215,8 +279,12 @@ impl Store for SqliteStore {
 
     fn keys_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached("SELECT id FROM keys WHERE due_at <= ?1 ORDER BY due_at").map_err(backend)?;
-        let rows = stmt.query_map([now.0], |r| r.get::<_, String>(0)).map_err(backend)?;
+        let mut stmt = conn
+            .prepare_cached("SELECT id FROM keys WHERE due_at <= ?1 ORDER BY due_at")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([now.0], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
         rows.map(|row| parse_uuid(&row.map_err(backend)?)).collect()
     }
 
@@ -226,11 +294,22 @@ impl Store for SqliteStore {
             .prepare_cached("SELECT version, wrapped, created FROM key_material WHERE key_id = ?1 ORDER BY version")
             .map_err(backend)?;
         let rows = stmt
-            .query_map([key_id.to_string()], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)))
+            .query_map([key_id.to_string()], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
             .map_err(backend)?;
         rows.map(|row| {
             let (version, wrapped, created) = row.map_err(backend)?;
-            Ok(MaterialRow { key_id: *key_id, version, wrapped, created: UnixMillis(created) })
+            Ok(MaterialRow {
+                key_id: *key_id,
+                version,
+                wrapped,
+                created: UnixMillis(created),
+            })
         })
         .collect()
     }
@@ -262,7 +341,10 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!("Alias {} is not found.", alias.arn())));
+            return Err(StoreError::NotFound(format!(
+                "Alias {} is not found.",
+                alias.arn()
+            )));
         }
         Ok(())
     }
@@ -270,10 +352,15 @@ impl Store for SqliteStore {
     fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
         let changed = self
             .conn()?
-            .execute("DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3", params![account, region, name])
+            .execute(
+                "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
+                params![account, region, name],
+            )
             .map_err(backend)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!("Alias arn:aws:kms:{region}:{account}:{name} is not found.")));
+            return Err(StoreError::NotFound(format!(
+                "Alias arn:aws:kms:{region}:{account}:{name} is not found."
+            )));
         }
         Ok(())
     }

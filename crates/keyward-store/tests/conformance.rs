@@ -35,7 +35,12 @@ fn key(account: &str) -> KeyRecord {
 }
 
 fn material(id: Uuid, version: u32) -> MaterialRow {
-    MaterialRow { key_id: id, version, wrapped: vec![version as u8; 8], created: UnixMillis(1) }
+    MaterialRow {
+        key_id: id,
+        version,
+        wrapped: vec![version as u8; 8],
+        created: UnixMillis(1),
+    }
 }
 
 fn keys_round_trip_with_optimistic_revisions(store: &dyn Store) {
@@ -47,11 +52,25 @@ fn keys_round_trip_with_optimistic_revisions(store: &dyn Store) {
     assert_eq!(stored, k);
 
     stored.description = "changed".into();
-    assert_eq!(store.update_key(&stored, Some(&material(k.id, 2))).unwrap(), 2);
+    assert_eq!(
+        store.update_key(&stored, Some(&material(k.id, 2))).unwrap(),
+        2
+    );
     // A writer holding the old revision loses.
-    assert_eq!(store.update_key(&k, None).unwrap_err(), StoreError::Conflict);
-    assert_eq!(store.get_key(&k.id).unwrap().unwrap().description, "changed");
-    let versions: Vec<u32> = store.materials(&k.id).unwrap().iter().map(|m| m.version).collect();
+    assert_eq!(
+        store.update_key(&k, None).unwrap_err(),
+        StoreError::Conflict
+    );
+    assert_eq!(
+        store.get_key(&k.id).unwrap().unwrap().description,
+        "changed"
+    );
+    let versions: Vec<u32> = store
+        .materials(&k.id)
+        .unwrap()
+        .iter()
+        .map(|m| m.version)
+        .collect();
     assert_eq!(versions, vec![1, 2]);
     assert!(store.get_key(&Uuid::new_v4()).unwrap().is_none());
 }
@@ -67,11 +86,18 @@ fn listing_pages_by_scope(store: &dyn Store) {
     ids.sort();
     let other = key("222222222222");
     store.create_key(&other, &material(other.id, 1)).unwrap();
-    let first = store.list_keys("111111111111", "us-east-1", None, 2).unwrap();
+    let first = store
+        .list_keys("111111111111", "us-east-1", None, 2)
+        .unwrap();
     assert_eq!(first.iter().map(|k| k.id).collect::<Vec<_>>(), ids[..2]);
-    let rest = store.list_keys("111111111111", "us-east-1", Some(&ids[1]), 10).unwrap();
+    let rest = store
+        .list_keys("111111111111", "us-east-1", Some(&ids[1]), 10)
+        .unwrap();
     assert_eq!(rest.iter().map(|k| k.id).collect::<Vec<_>>(), ids[2..]);
-    assert!(store.list_keys("111111111111", "eu-west-1", None, 10).unwrap().is_empty());
+    assert!(store
+        .list_keys("111111111111", "eu-west-1", None, 10)
+        .unwrap()
+        .is_empty());
 }
 
 fn due_keys_and_deletion(store: &dyn Store) {
@@ -93,7 +119,11 @@ fn due_keys_and_deletion(store: &dyn Store) {
     store.delete_key(&k.id).unwrap();
     assert!(store.get_key(&k.id).unwrap().is_none());
     assert!(store.materials(&k.id).unwrap().is_empty());
-    assert!(!store.all_aliases().unwrap().iter().any(|a| a.name == "alias/doomed"));
+    assert!(!store
+        .all_aliases()
+        .unwrap()
+        .iter()
+        .any(|a| a.name == "alias/doomed"));
 }
 
 fn aliases_are_unique_per_scope(store: &dyn Store) {
@@ -108,14 +138,35 @@ fn aliases_are_unique_per_scope(store: &dyn Store) {
         updated: UnixMillis(1),
     };
     store.create_alias(&alias).unwrap();
-    assert!(matches!(store.create_alias(&alias), Err(StoreError::AlreadyExists(_))));
-    let dangling = AliasRecord { name: "alias/dangling".into(), target: Uuid::new_v4(), ..alias.clone() };
-    assert!(matches!(store.create_alias(&dangling), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.create_alias(&alias),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let dangling = AliasRecord {
+        name: "alias/dangling".into(),
+        target: Uuid::new_v4(),
+        ..alias.clone()
+    };
+    assert!(matches!(
+        store.create_alias(&dangling),
+        Err(StoreError::NotFound(_))
+    ));
     alias.updated = UnixMillis(2);
     store.update_alias(&alias).unwrap();
-    assert!(matches!(store.update_alias(&AliasRecord { name: "alias/none".into(), ..alias.clone() }), Err(StoreError::NotFound(_))));
-    store.delete_alias(&k.account, &k.region, "alias/app").unwrap();
-    assert!(matches!(store.delete_alias(&k.account, &k.region, "alias/app"), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.update_alias(&AliasRecord {
+            name: "alias/none".into(),
+            ..alias.clone()
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .delete_alias(&k.account, &k.region, "alias/app")
+        .unwrap();
+    assert!(matches!(
+        store.delete_alias(&k.account, &k.region, "alias/app"),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 fn meta_and_access_keys(store: &dyn Store) {
@@ -131,7 +182,10 @@ fn meta_and_access_keys(store: &dyn Store) {
         active: true,
     };
     store.create_access_key(&row).unwrap();
-    assert!(matches!(store.create_access_key(&row), Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.create_access_key(&row),
+        Err(StoreError::AlreadyExists(_))
+    ));
     assert_eq!(store.get_access_key("AKIAEXAMPLE").unwrap(), Some(row));
     assert_eq!(store.get_access_key("AKIAOTHER").unwrap(), None);
 }
