@@ -17,12 +17,20 @@ pub struct WireError {
 
 impl WireError {
     pub fn client(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), status: 400 }
+        Self {
+            code,
+            message: message.into(),
+            status: 400,
+        }
     }
 
     /// A 5xx that says nothing more than `InternalFailure`; details belong in the log.
     pub fn internal() -> Self {
-        Self { code: "InternalFailure", message: "An internal error occurred.".into(), status: 500 }
+        Self {
+            code: "InternalFailure",
+            message: "An internal error occurred.".into(),
+            status: 500,
+        }
     }
 
     pub fn serialization(message: impl Into<String>) -> Self {
@@ -33,14 +41,19 @@ impl WireError {
         Self::client("ValidationException", message)
     }
 
-    /// The JSON 1.1 error body.
+    /// The JSON 1.1 error body; an empty message is left out, as AWS leaves it out.
     pub fn to_json_body(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct Body<'a> {
             #[serde(rename = "__type")]
             kind: &'a str,
+            #[serde(skip_serializing_if = "str::is_empty")]
             message: &'a str,
         }
-        serde_json::to_vec(&Body { kind: self.code, message: &self.message }).unwrap_or_default()
+        serde_json::to_vec(&Body {
+            kind: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default()
     }
 }

@@ -1,0 +1,295 @@
+//! Request shapes of the supported KMS operations, member for member as in the model.
+//!
+//! Required members are plain fields, the others `Option`s. The codec has already checked
+//! every constraint of the model when these are built, so a handler need not check them again.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::enums::*;
+use crate::json::Blob;
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateKeyRequest {
+    pub policy: Option<String>,
+    pub description: Option<String>,
+    pub key_usage: Option<KeyUsage>,
+    pub customer_master_key_spec: Option<CustomerMasterKeySpec>,
+    pub key_spec: Option<KeySpec>,
+    pub origin: Option<OriginType>,
+    pub custom_key_store_id: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+    pub tags: Option<Vec<Tag>>,
+    pub multi_region: Option<bool>,
+    pub xks_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub tag_key: String,
+    pub tag_value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeKeyRequest {
+    pub key_id: String,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysRequest {
+    pub limit: Option<i32>,
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateKeyDescriptionRequest {
+    pub key_id: String,
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct EnableKeyRequest {
+    pub key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DisableKeyRequest {
+    pub key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionRequest {
+    pub key_id: String,
+    pub pending_window_in_days: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct CancelKeyDeletionRequest {
+    pub key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateAliasRequest {
+    pub alias_name: String,
+    pub target_key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateAliasRequest {
+    pub alias_name: String,
+    pub target_key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteAliasRequest {
+    pub alias_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesRequest {
+    pub key_id: Option<String>,
+    pub limit: Option<i32>,
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptRequest {
+    pub key_id: String,
+    pub plaintext: Blob,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptRequest {
+    pub ciphertext_blob: Option<Blob>,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub key_id: Option<String>,
+    pub encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    pub recipient: Option<RecipientInfo>,
+    pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<DryRunModifierType>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct RecipientInfo {
+    pub key_encryption_algorithm: Option<KeyEncryptionMechanism>,
+    pub attestation_document: Option<Blob>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptRequest {
+    pub ciphertext_blob: Option<Blob>,
+    pub source_encryption_context: Option<BTreeMap<String, String>>,
+    pub source_key_id: Option<String>,
+    pub destination_key_id: String,
+    pub destination_encryption_context: Option<BTreeMap<String, String>>,
+    pub source_encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    pub destination_encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<DryRunModifierType>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyRequest {
+    pub key_id: String,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub number_of_bytes: Option<i32>,
+    pub key_spec: Option<DataKeySpec>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<RecipientInfo>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyWithoutPlaintextRequest {
+    pub key_id: String,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub key_spec: Option<DataKeySpec>,
+    pub number_of_bytes: Option<i32>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomRequest {
+    pub number_of_bytes: Option<i32>,
+    pub custom_key_store_id: Option<String>,
+    pub recipient: Option<RecipientInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceRequest {
+    pub key_id: String,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceRequest {
+    pub key_id: String,
+    pub tag_keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsRequest {
+    pub key_id: String,
+    pub limit: Option<i32>,
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct EnableKeyRotationRequest {
+    pub key_id: String,
+    pub rotation_period_in_days: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DisableKeyRotationRequest {
+    pub key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyRotationStatusRequest {
+    pub key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateKeyOnDemandRequest {
+    pub key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsRequest {
+    pub key_id: String,
+    pub include_key_material: Option<IncludeKeyMaterial>,
+    pub limit: Option<i32>,
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyRequest {
+    pub key_id: String,
+    pub policy_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct PutKeyPolicyRequest {
+    pub key_id: String,
+    pub policy_name: Option<String>,
+    pub policy: String,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyPoliciesRequest {
+    pub key_id: String,
+    pub limit: Option<i32>,
+    pub marker: Option<String>,
+}
