@@ -1,1 +1,154 @@
-fn main() {}
+//! `keyward`: the server and, later, the client tools.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use keyward_server::config::{Config, RootAccessKey, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+
+#[derive(Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "A self-hosted key management service and secrets manager that speaks AWS KMS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Server(ServerArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, env = "KEYWARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Directory that holds the database, the generated root key and the credentials file.
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// The 12-digit account id that owns this installation's resources.
+    #[arg(long, env = "KEYWARD_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account)]
+    account_id: keyward_server::AccountId,
+    /// Log format on stderr.
+    #[arg(long, env = "KEYWARD_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// A file holding the 32-byte root key in base64; without it a key is generated in the
+    /// data directory (for trying Keyward out, not for real keys).
+    #[arg(long, env = "KEYWARD_ROOT_KEY_FILE")]
+    root_key_file: Option<PathBuf>,
+    /// How often, in seconds, the deletion and rotation jobs run.
+    #[arg(long, env = "KEYWARD_JOB_INTERVAL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    job_interval_seconds: u64,
+    /// The root access key id to use instead of a generated one (with the secret below).
+    #[arg(
+        long = "root-access-key-id",
+        env = "KEYWARD_ROOT_ACCESS_KEY_ID",
+        hide = true
+    )]
+    root_access_key_id: Option<String>,
+    #[arg(
+        long = "root-secret-access-key",
+        env = "KEYWARD_ROOT_SECRET_ACCESS_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    root_secret_access_key: Option<String>,
+}
+
+fn parse_account(s: &str) -> Result<keyward_server::AccountId, String> {
+    keyward_server::AccountId::parse(s).ok_or_else(|| format!("'{s}' is not a 12-digit account id"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining requests");
+}
+
+async fn server(args: ServerArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let root_access_key = match (args.root_access_key_id, args.root_secret_access_key) {
+        (Some(access_key_id), Some(secret_access_key)) => Some(RootAccessKey {
+            access_key_id,
+            secret_access_key,
+        }),
+        (None, None) => None,
+        _ => {
+            eprintln!("error: KEYWARD_ROOT_ACCESS_KEY_ID and KEYWARD_ROOT_SECRET_ACCESS_KEY must be set together");
+            return ExitCode::from(2);
+        }
+    };
+    let config = Config {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        account_id: args.account_id,
+        root_access_key,
+        root_key_file: args.root_key_file,
+        job_interval: Duration::from_secs(args.job_interval_seconds),
+    };
+    match keyward_server::run(config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "keyward could not run");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Server(args) => runtime.block_on(server(args)),
+    }
+}

@@ -1,0 +1,231 @@
+//! Opening a data directory: the root key, the store, the account's root access key.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use keyward_core::store::AccessKeyRow;
+use keyward_core::{Clock, Store, SystemClock};
+use keyward_crypto::RootKey;
+use keyward_store::SqliteStore;
+
+use crate::auth::secret_aad;
+use crate::config::{valid_access_key_id, Config};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("storage: {0}")]
+    Store(#[from] keyward_core::StoreError),
+    #[error("{0}")]
+    Kms(#[from] keyward_core::KmsError),
+    #[error("cryptography: {0}")]
+    Crypto(#[from] keyward_crypto::CryptoError),
+}
+
+pub struct Opened {
+    pub state: AppState,
+    /// Where the generated root credentials were written, on a first start.
+    pub credentials_file: Option<PathBuf>,
+}
+
+const ROOT_KEY_FILE: &str = "root.key";
+const DATABASE_FILE: &str = "keyward.db";
+const CREDENTIALS_FILE: &str = "credentials";
+const ROOT_CHECK: &str = "root-key-check";
+const ACCOUNT_META: &str = "account-id";
+const ROOT_CHECK_AAD: &[u8] = b"keyward root key check";
+const ROOT_CHECK_VALUE: &[u8] = b"keyward";
+
+fn io(context: &str, path: &Path, err: std::io::Error) -> BootstrapError {
+    BootstrapError::Io(format!("{context} {}: {err}", path.display()))
+}
+
+/// Writes a file readable by its owner only, refusing to replace an existing one.
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootstrapError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| io("cannot create", path, e))?;
+    file.write_all(contents)
+        .map_err(|e| io("cannot write", path, e))?;
+    file.sync_all().map_err(|e| io("cannot sync", path, e))
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), BootstrapError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| io("cannot create data directory", dir, e))
+}
+
+fn decode_root_key(text: &[u8], source: &str) -> Result<RootKey, BootstrapError> {
+    let trimmed = std::str::from_utf8(text).map(str::trim).unwrap_or_default();
+    let bytes = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(trimmed)
+            .map_err(|_| {
+                BootstrapError::Config(format!("{source}: the root key must be 32 bytes in base64"))
+            })?,
+    );
+    RootKey::from_bytes(&bytes).map_err(|_| {
+        BootstrapError::Config(format!("{source}: the root key must be 32 bytes in base64"))
+    })
+}
+
+fn load_root_key(config: &Config) -> Result<RootKey, BootstrapError> {
+    if let Some(file) = &config.root_key_file {
+        let text = zeroize::Zeroizing::new(
+            fs::read(file).map_err(|e| io("cannot read root key file", file, e))?,
+        );
+        return decode_root_key(&text, &file.display().to_string());
+    }
+    let path = config.data_dir.join(ROOT_KEY_FILE);
+    if !path.exists() {
+        let bytes = RootKey::generate_bytes()?;
+        let encoded = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()),
+        );
+        write_private(&path, encoded.as_bytes())?;
+        tracing::warn!(
+            path = %path.display(),
+            "generated a root key inside the data directory; anyone who copies the directory can read every key. Use --root-key-file for real keys"
+        );
+    }
+    let text =
+        zeroize::Zeroizing::new(fs::read(&path).map_err(|e| io("cannot read root key", &path, e))?);
+    decode_root_key(&text, &path.display().to_string())
+}
+
+fn random_token(alphabet: &[u8], len: usize) -> Result<String, BootstrapError> {
+    let bytes = keyward_crypto::random_bytes(len)?;
+    Ok(bytes
+        .iter()
+        .map(|b| alphabet[usize::from(*b) % alphabet.len()] as char)
+        .collect())
+}
+
+fn ensure_root_access_key(
+    config: &Config,
+    store: &dyn Store,
+    root: &RootKey,
+    clock: &dyn Clock,
+) -> Result<Option<PathBuf>, BootstrapError> {
+    let principal_arn = format!("arn:aws:iam::{}:root", config.account_id);
+    let store_key = |id: &str, secret: &str| -> Result<(), BootstrapError> {
+        let row = AccessKeyRow {
+            access_key_id: id.to_owned(),
+            wrapped_secret: root.wrap(&secret_aad(id), secret.as_bytes())?,
+            account: config.account_id.to_string(),
+            principal_arn: principal_arn.clone(),
+            created: clock.now(),
+            active: true,
+        };
+        store.create_access_key(&row)?;
+        Ok(())
+    };
+    if let Some(given) = &config.root_access_key {
+        if !valid_access_key_id(&given.access_key_id) || given.secret_access_key.len() < 16 {
+            return Err(BootstrapError::Config(
+                "KEYWARD_ROOT_ACCESS_KEY_ID must be 16-128 letters and digits and KEYWARD_ROOT_SECRET_ACCESS_KEY at least 16 characters".into(),
+            ));
+        }
+        match store.get_access_key(&given.access_key_id)? {
+            None => store_key(&given.access_key_id, &given.secret_access_key)?,
+            Some(row) => {
+                let stored =
+                    root.unwrap_material(&secret_aad(&row.access_key_id), &row.wrapped_secret)?;
+                if stored.as_slice() != given.secret_access_key.as_bytes() {
+                    return Err(BootstrapError::Config(format!(
+                        "access key {} already exists with another secret",
+                        given.access_key_id
+                    )));
+                }
+            }
+        }
+        store.put_meta_if_absent("root-access-key", given.access_key_id.as_bytes())?;
+        return Ok(None);
+    }
+    if store.get_meta("root-access-key")?.is_some() {
+        return Ok(None);
+    }
+    let id = format!(
+        "AKIA{}",
+        random_token(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)?
+    );
+    let secret = zeroize::Zeroizing::new(random_token(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        40,
+    )?);
+    store_key(&id, &secret)?;
+    store.put_meta_if_absent("root-access-key", id.as_bytes())?;
+    let path = config.data_dir.join(CREDENTIALS_FILE);
+    let contents = zeroize::Zeroizing::new(format!(
+        "[default]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
+        secret.as_str()
+    ));
+    if path.exists() {
+        fs::remove_file(&path).map_err(|e| io("cannot replace", &path, e))?;
+    }
+    write_private(&path, contents.as_bytes())?;
+    Ok(Some(path))
+}
+
+/// Opens (or initializes) the data directory and builds the server state.
+pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || open_blocking(&config, Arc::new(SystemClock)))
+        .await
+        .map_err(|e| BootstrapError::Io(e.to_string()))?
+}
+
+/// As [`open`], with the clock injected (tests move time by hand).
+pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
+    create_data_dir(&config.data_dir)?;
+    let root = load_root_key(config)?;
+    let store = SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?;
+    let check = root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)?;
+    let stored_check = store.put_meta_if_absent(ROOT_CHECK, &check)?;
+    if root.unwrap_material(ROOT_CHECK_AAD, &stored_check).is_err() {
+        return Err(BootstrapError::Config(format!(
+            "the root key does not open the data in {}: wrong root key for this data directory",
+            config.data_dir.display()
+        )));
+    }
+    let account = store.put_meta_if_absent(ACCOUNT_META, config.account_id.as_str().as_bytes())?;
+    if account != config.account_id.as_str().as_bytes() {
+        return Err(BootstrapError::Config(format!(
+            "{} belongs to account {}, not {}",
+            config.data_dir.display(),
+            String::from_utf8_lossy(&account),
+            config.account_id
+        )));
+    }
+    let credentials_file = ensure_root_access_key(config, &store, &root, clock.as_ref())?;
+    if let Some(path) = &credentials_file {
+        tracing::info!(path = %path.display(), "created the account's root access key; credentials written");
+    }
+    let state = AppState::new(Arc::new(store), root, config.account_id.clone(), clock)?;
+    Ok(Opened {
+        state,
+        credentials_file,
+    })
+}

@@ -1,0 +1,150 @@
+//! In-memory caches that keep the cryptographic hot path off the database: keys with their
+//! unwrapped material, and aliases. Writes go to the store first, then invalidate here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use keyward_core::alias::AliasRecord;
+use keyward_core::key::KeyRecord;
+use keyward_core::{KmsError, Store};
+use keyward_crypto::{RootKey, SymmetricMaterial};
+use uuid::Uuid;
+
+/// The AAD that binds wrapped material to its key and version.
+pub(crate) fn material_aad(key_arn: &str, version: u32) -> Vec<u8> {
+    format!("{key_arn}#material-version={version}").into_bytes()
+}
+
+/// A key as the hot path needs it: its record and every version of its material.
+pub(crate) struct LoadedKey {
+    pub record: KeyRecord,
+    materials: BTreeMap<u32, SymmetricMaterial>,
+}
+
+impl LoadedKey {
+    pub fn material(&self, version: u32) -> Option<&SymmetricMaterial> {
+        self.materials.get(&version)
+    }
+
+    pub fn current_material(&self) -> Result<&SymmetricMaterial, KmsError> {
+        self.material(self.record.current_material).ok_or_else(|| {
+            KmsError::Internal(format!("key {} lacks its current material", self.record.id))
+        })
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    map: RwLock<HashMap<Uuid, Arc<LoadedKey>>>,
+    /// Bumped by every invalidation, so a load that raced with a write never caches the
+    /// older record it read.
+    epoch: AtomicU64,
+}
+
+impl KeyCache {
+    pub fn get_cached(&self, id: &Uuid) -> Option<Arc<LoadedKey>> {
+        self.map.read().ok().and_then(|map| map.get(id).cloned())
+    }
+
+    /// Reads a key and unwraps its material (blocking: call from a blocking task).
+    pub fn load(
+        &self,
+        store: &dyn Store,
+        root: &RootKey,
+        id: &Uuid,
+    ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        if let Some(hit) = self.get_cached(id) {
+            return Ok(Some(hit));
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let Some(record) = store.get_key(id)? else {
+            return Ok(None);
+        };
+        let arn = record.arn();
+        let mut materials = BTreeMap::new();
+        for row in store.materials(id)? {
+            let bytes = root
+                .unwrap_material(&material_aad(&arn, row.version), &row.wrapped)
+                .map_err(|e| {
+                    KmsError::Internal(format!("material {} of {arn}: {e}", row.version))
+                })?;
+            materials.insert(row.version, SymmetricMaterial::from_bytes(&bytes)?);
+        }
+        let loaded = Arc::new(LoadedKey { record, materials });
+        if let Ok(mut map) = self.map.write() {
+            if self.epoch.load(Ordering::SeqCst) == epoch {
+                map.insert(*id, loaded.clone());
+            }
+        }
+        Ok(Some(loaded))
+    }
+
+    pub fn invalidate(&self, id: &Uuid) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut map) = self.map.write() {
+            map.remove(id);
+        }
+    }
+}
+
+type AliasKey = (String, String, String);
+
+/// Every alias, loaded at start and kept in step with the store by the alias handlers.
+pub(crate) struct AliasCache {
+    map: RwLock<BTreeMap<AliasKey, AliasRecord>>,
+}
+
+impl AliasCache {
+    pub fn load(store: &dyn Store) -> Result<Self, KmsError> {
+        let map = store
+            .all_aliases()?
+            .into_iter()
+            .map(|a| ((a.account.clone(), a.region.clone(), a.name.clone()), a))
+            .collect();
+        Ok(Self {
+            map: RwLock::new(map),
+        })
+    }
+
+    pub fn get(&self, account: &str, region: &str, name: &str) -> Option<AliasRecord> {
+        let key = (account.to_owned(), region.to_owned(), name.to_owned());
+        self.map.read().ok().and_then(|map| map.get(&key).cloned())
+    }
+
+    /// Aliases of one account and region, by name.
+    pub fn list(&self, account: &str, region: &str) -> Vec<AliasRecord> {
+        let Ok(map) = self.map.read() else {
+            return Vec::new();
+        };
+        map.values()
+            .filter(|a| a.account == account && a.region == region)
+            .cloned()
+            .collect()
+    }
+
+    pub fn put(&self, alias: AliasRecord) {
+        if let Ok(mut map) = self.map.write() {
+            map.insert(
+                (
+                    alias.account.clone(),
+                    alias.region.clone(),
+                    alias.name.clone(),
+                ),
+                alias,
+            );
+        }
+    }
+
+    pub fn remove(&self, account: &str, region: &str, name: &str) {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(&(account.to_owned(), region.to_owned(), name.to_owned()));
+        }
+    }
+
+    pub fn remove_for_key(&self, target: &Uuid) {
+        if let Ok(mut map) = self.map.write() {
+            map.retain(|_, a| a.target != *target);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The one place a domain error becomes a wire exception.
+
+use keyward_core::KmsError;
+use keyward_protocol::WireError;
+
+pub(crate) fn kms_to_wire(err: &KmsError) -> WireError {
+    let (code, message): (&'static str, String) = match err {
+        KmsError::NotFound(m) => ("NotFoundException", m.clone()),
+        KmsError::Disabled(m) => ("DisabledException", m.clone()),
+        KmsError::InvalidState(m) => ("KMSInvalidStateException", m.clone()),
+        KmsError::AlreadyExists(m) => ("AlreadyExistsException", m.clone()),
+        KmsError::InvalidAliasName(m) => ("InvalidAliasNameException", m.clone()),
+        KmsError::NotAuthorized(m) => ("NotAuthorizedException", m.clone()),
+        KmsError::IncorrectKey => ("IncorrectKeyException", err.to_string()),
+        KmsError::InvalidCiphertext => ("InvalidCiphertextException", String::new()),
+        KmsError::InvalidKeyUsage(m) => ("InvalidKeyUsageException", m.clone()),
+        KmsError::InvalidMarker(m) => ("InvalidMarkerException", m.clone()),
+        KmsError::Validation(m) => ("ValidationException", m.clone()),
+        KmsError::UnsupportedOperation(m) => ("UnsupportedOperationException", m.clone()),
+        KmsError::LimitExceeded(m) => ("LimitExceededException", m.clone()),
+        KmsError::MalformedPolicyDocument(m) => ("MalformedPolicyDocumentException", m.clone()),
+        KmsError::Tag(m) => ("TagException", m.clone()),
+        KmsError::CustomKeyStoreNotFound(m) => ("CustomKeyStoreNotFoundException", m.clone()),
+        KmsError::DryRun => ("DryRunOperationException", err.to_string()),
+        KmsError::Internal(detail) => {
+            tracing::error!(error = %detail, "internal failure");
+            return WireError::internal();
+        }
+    };
+    WireError::client(code, message)
+}

@@ -1,0 +1,156 @@
+//! The HTTP edge: one route for every JSON 1.1 service. It bounds the body, verifies the
+//! signature, picks the service from `X-Amz-Target`, and renders the result.
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use http_body_util::{BodyExt, Limited};
+use keyward_protocol::json::parse_target;
+use keyward_protocol::kms::KmsOperation;
+use keyward_protocol::sigv4::RequestParts;
+use keyward_protocol::WireError;
+
+use crate::state::AppState;
+
+/// Larger than any valid request (a 32 KiB policy or a 6 KiB blob, base64) by a wide margin.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+const JSON_11: &str = "application/x-amz-json-1.1";
+const KMS_TARGET_PREFIX: &str = "TrentService";
+
+pub fn app(state: AppState) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: String,
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(JSON_11),
+        );
+        if let Ok(id) = HeaderValue::from_str(&self.request_id) {
+            headers.insert("x-amzn-requestid", id);
+        }
+        response
+    }
+}
+
+fn error_reply(err: &WireError, request_id: String) -> Reply {
+    Reply {
+        status: StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body: err.to_json_body(),
+        request_id,
+    }
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WireError> {
+    let too_large = || WireError {
+        code: "RequestEntityTooLargeException",
+        message: format!("Request body must be at most {MAX_BODY_BYTES} bytes."),
+        status: 413,
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(WireError::serialization(
+            "The request body could not be read.",
+        )),
+    }
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let result = dispatch(&state, &method, &uri, &headers, body, &target).await;
+    let reply = match result {
+        Ok(body) => Reply {
+            status: StatusCode::OK,
+            body,
+            request_id,
+        },
+        Err(err) => error_reply(&err, request_id),
+    };
+    tracing::info!(
+        target_op = %target,
+        status = reply.status.as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        request_id = %reply.request_id,
+        "request"
+    );
+    reply.into_response()
+}
+
+async fn dispatch(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    target: &str,
+) -> Result<Vec<u8>, WireError> {
+    let body = read_body(headers, body).await?;
+    let parts = RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        headers,
+        body: &body,
+    };
+    let Some((prefix, operation)) = parse_target(target) else {
+        // Without a target there is no service to name; authenticate for the error AWS gives
+        // unsigned callers, then refuse the operation.
+        keyward_protocol::sigv4::parse_auth(&parts).map_err(|e| e.to_wire())?;
+        return Err(unknown_operation());
+    };
+    match prefix {
+        KMS_TARGET_PREFIX => {
+            let caller = state.authenticate(&parts, "kms").await?;
+            tracing::debug!(principal = %caller.principal_arn, access_key = %caller.access_key_id, operation, "authenticated");
+            if method != Method::POST {
+                return Err(unknown_operation());
+            }
+            let operation = KmsOperation::decode(operation, &body)?;
+            crate::kms::handle(state, &caller, operation)
+                .await
+                .map_err(|e| crate::errors::kms_to_wire(&e))
+        }
+        _ => {
+            keyward_protocol::sigv4::parse_auth(&parts).map_err(|e| e.to_wire())?;
+            Err(unknown_operation())
+        }
+    }
+}
+
+fn unknown_operation() -> WireError {
+    keyward_protocol::json::unknown_operation()
+}

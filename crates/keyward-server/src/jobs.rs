@@ -1,0 +1,101 @@
+//! Background jobs: delete keys whose deletion window has ended and rotate keys whose
+//! automatic rotation is due.
+
+use std::time::Duration;
+
+use keyward_core::key::{KeyState, RotationType};
+use keyward_core::{KmsError, StoreError};
+use uuid::Uuid;
+
+use crate::kms::new_material;
+use crate::state::AppState;
+
+/// What one pass of the jobs did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    pub deleted: usize,
+    pub rotated: usize,
+}
+
+pub(crate) async fn run_periodically(state: AppState, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match run_once(&state).await {
+            Ok(report) if report != JobReport::default() => {
+                tracing::info!(
+                    deleted = report.deleted,
+                    rotated = report.rotated,
+                    "background jobs ran"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "background jobs failed"),
+        }
+    }
+}
+
+/// One pass over every key that is due at the clock's current time.
+pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
+    state
+        .blocking(|inner| {
+            let now = inner.clock.now();
+            let mut report = JobReport::default();
+            for id in inner.store.keys_due(now)? {
+                match act_on(inner, &id, now) {
+                    Ok(Some(Acted::Deleted)) => {
+                        inner.aliases.remove_for_key(&id);
+                        report.deleted += 1;
+                    }
+                    Ok(Some(Acted::Rotated)) => report.rotated += 1,
+                    Ok(None) => {}
+                    Err(err) => return Err(err),
+                }
+                inner.keys.invalidate(&id);
+            }
+            Ok(report)
+        })
+        .await
+}
+
+enum Acted {
+    Deleted,
+    Rotated,
+}
+
+fn act_on(
+    inner: &crate::state::Inner,
+    id: &Uuid,
+    now: keyward_core::UnixMillis,
+) -> Result<Option<Acted>, KmsError> {
+    let Some(mut key) = inner.store.get_key(id)? else {
+        return Ok(None);
+    };
+    match key.state {
+        KeyState::PendingDeletion if key.deletion_date.is_some_and(|d| d <= now) => {
+            inner.store.delete_key(id)?;
+            tracing::info!(key = %key.arn(), "deleted key at the end of its deletion window");
+            Ok(Some(Acted::Deleted))
+        }
+        KeyState::Enabled
+            if key
+                .auto_rotation
+                .as_ref()
+                .is_some_and(|r| r.next_rotation <= now) =>
+        {
+            let version = key.rotate(now, RotationType::Automatic)?;
+            let material = new_material(inner, &key, version, now)?;
+            match inner.store.update_key(&key, Some(&material)) {
+                Ok(_) => {
+                    tracing::info!(key = %key.arn(), version, "rotated key on schedule");
+                    Ok(Some(Acted::Rotated))
+                }
+                // Another writer changed the key; the next pass sees its new state.
+                Err(StoreError::Conflict) => Ok(None),
+                Err(other) => Err(other.into()),
+            }
+        }
+        _ => Ok(None),
+    }
+}

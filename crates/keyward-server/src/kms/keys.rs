@@ -1,0 +1,447 @@
+//! Key lifecycle: create, describe, list, describe, enable and disable, deletion, tags and
+//! key policies.
+
+use std::collections::BTreeMap;
+
+use keyward_core::error::validation_error;
+use keyward_core::key::{KeyManager, KeyRecord, KeyState as CoreKeyState};
+use keyward_core::policy::{check_key_policy, default_key_policy, DEFAULT_POLICY_NAME};
+use keyward_core::KmsError;
+use keyward_protocol::kms::*;
+
+use super::wire::{wire_key_state, wire_manager};
+use uuid::Uuid;
+
+use super::{key_material_id, new_material, page_limit, Naming};
+use crate::auth::Caller;
+use crate::state::AppState;
+
+const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
+const MAX_TAGS: usize = 50;
+
+pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
+    let pending = record.state == CoreKeyState::PendingDeletion;
+    KeyMetadata {
+        aws_account_id: Some(record.account.clone()),
+        key_id: record.id.to_string(),
+        arn: Some(record.arn()),
+        creation_date: Some(record.created.as_epoch_seconds()),
+        enabled: Some(record.state == CoreKeyState::Enabled),
+        description: Some(record.description.clone()),
+        key_usage: KeyUsage::from_wire(&record.key_usage),
+        key_state: Some(wire_key_state(record.state)),
+        deletion_date: record
+            .deletion_date
+            .filter(|_| pending)
+            .map(|d| d.as_epoch_seconds()),
+        origin: OriginType::from_wire(&record.origin),
+        key_manager: Some(wire_manager(record.manager)),
+        customer_master_key_spec: CustomerMasterKeySpec::from_wire(&record.key_spec),
+        key_spec: KeySpec::from_wire(&record.key_spec),
+        encryption_algorithms: Some(vec![EncryptionAlgorithmSpec::SymmetricDefault]),
+        multi_region: Some(false),
+        pending_deletion_window_in_days: record
+            .pending_window_days
+            .filter(|_| pending)
+            .map(i32::try_from)
+            .and_then(Result::ok),
+        current_key_material_id: Some(key_material_id(&record.id, record.current_material)),
+        ..KeyMetadata::default()
+    }
+}
+
+fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
+    for tag in tags {
+        if tag.tag_key.starts_with("aws:") {
+            return Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn create_key(
+    state: &AppState,
+    caller: &Caller,
+    r: CreateKeyRequest,
+) -> Result<CreateKeyResponse, KmsError> {
+    let spec = match (&r.key_spec, &r.customer_master_key_spec) {
+        (Some(_), Some(_)) => {
+            return Err(KmsError::Validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+            ))
+        }
+        (Some(spec), None) => spec.as_str().to_owned(),
+        (None, Some(spec)) => spec.as_str().to_owned(),
+        (None, None) => SYMMETRIC_DEFAULT.to_owned(),
+    };
+    let usage = r
+        .key_usage
+        .as_ref()
+        .map(|u| u.as_str().to_owned())
+        .unwrap_or_else(|| ENCRYPT_DECRYPT.to_owned());
+    if spec != SYMMETRIC_DEFAULT {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "KeySpec {spec} is not supported by this server yet."
+        )));
+    }
+    if usage != ENCRYPT_DECRYPT {
+        return Err(KmsError::Validation(format!(
+            "KeyUsage {usage} is not compatible with KeySpec {spec}"
+        )));
+    }
+    if let Some(origin) = &r.origin {
+        if origin.as_str() != "AWS_KMS" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Origin {} is not supported by this server yet.",
+                origin.as_str()
+            )));
+        }
+    }
+    if let Some(store_id) = &r.custom_key_store_id {
+        return Err(KmsError::CustomKeyStoreNotFound(format!(
+            "Custom key store {store_id} does not exist"
+        )));
+    }
+    if r.xks_key_id.is_some() {
+        return Err(KmsError::Validation(
+            "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE".into(),
+        ));
+    }
+    if r.multi_region == Some(true) {
+        return Err(KmsError::UnsupportedOperation(
+            "Multi-Region keys are not supported by this server yet.".into(),
+        ));
+    }
+    let tags = r.tags.unwrap_or_default();
+    check_tags(&tags)?;
+    let policy = match r.policy {
+        Some(policy) => {
+            check_key_policy(&policy)?;
+            policy
+        }
+        None => default_key_policy(&caller.account),
+    };
+    let now = state.inner.clock.now();
+    let record = KeyRecord {
+        id: Uuid::new_v4(),
+        account: caller.account.to_string(),
+        region: caller.region.to_string(),
+        description: r.description.unwrap_or_default(),
+        created: now,
+        state: CoreKeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        key_usage: usage,
+        key_spec: spec,
+        origin: "AWS_KMS".into(),
+        manager: KeyManager::Customer,
+        policy,
+        tags: tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
+        auto_rotation: None,
+        rotations: Vec::new(),
+        current_material: 1,
+        revision: 0,
+    };
+    let record = state
+        .blocking(move |inner| {
+            let material = new_material(inner, &record, 1, now)?;
+            inner.store.create_key(&record, &material)?;
+            Ok(record)
+        })
+        .await?;
+    Ok(CreateKeyResponse {
+        key_metadata: Some(key_metadata(&record)),
+    })
+}
+
+pub(super) async fn describe_key(
+    state: &AppState,
+    caller: &Caller,
+    r: DescribeKeyRequest,
+) -> Result<DescribeKeyResponse, KmsError> {
+    let key = state.resolve(caller, &r.key_id, Naming::KeyOrAlias).await?;
+    Ok(DescribeKeyResponse {
+        key_metadata: Some(key_metadata(&key.record)),
+    })
+}
+
+pub(super) async fn list_keys(
+    state: &AppState,
+    caller: &Caller,
+    r: ListKeysRequest,
+) -> Result<ListKeysResponse, KmsError> {
+    let limit = page_limit(r.limit, 100);
+    let after = match &r.marker {
+        Some(marker) => Some(
+            Uuid::parse_str(marker)
+                .map_err(|_| KmsError::InvalidMarker("Invalid marker".into()))?,
+        ),
+        None => None,
+    };
+    let (account, region) = (caller.account.to_string(), caller.region.to_string());
+    let mut page = state
+        .blocking(move |inner| {
+            Ok(inner
+                .store
+                .list_keys(&account, &region, after.as_ref(), limit + 1)?)
+        })
+        .await?;
+    let truncated = page.len() > limit;
+    page.truncate(limit);
+    Ok(ListKeysResponse {
+        next_marker: if truncated {
+            page.last().map(|k| k.id.to_string())
+        } else {
+            None
+        },
+        keys: Some(
+            page.iter()
+                .map(|k| KeyListEntry {
+                    key_id: Some(k.id.to_string()),
+                    key_arn: Some(k.arn()),
+                })
+                .collect(),
+        ),
+        truncated: Some(truncated),
+    })
+}
+
+pub(super) async fn update_key_description(
+    state: &AppState,
+    caller: &Caller,
+    r: UpdateKeyDescriptionRequest,
+) -> Result<(), KmsError> {
+    let description = r.description;
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
+            key.check_not_pending_deletion()?;
+            key.description = description.clone();
+            Ok(((), None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn enable_key(
+    state: &AppState,
+    caller: &Caller,
+    r: EnableKeyRequest,
+) -> Result<(), KmsError> {
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
+            Ok((key.enable()?, None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn disable_key(
+    state: &AppState,
+    caller: &Caller,
+    r: DisableKeyRequest,
+) -> Result<(), KmsError> {
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
+            Ok((key.disable()?, None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn schedule_key_deletion(
+    state: &AppState,
+    caller: &Caller,
+    r: ScheduleKeyDeletionRequest,
+) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+    let window = match r.pending_window_in_days {
+        Some(days) => Some(u32::try_from(days).map_err(|_| {
+            validation_error(
+                &days.to_string(),
+                "pendingWindowInDays",
+                "Member must have value greater than or equal to 7",
+            )
+        })?),
+        None => None,
+    };
+    let (when, record) = state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, now, _| {
+            Ok((key.schedule_deletion(now, window)?, None))
+        })
+        .await?;
+    Ok(ScheduleKeyDeletionResponse {
+        key_id: Some(record.arn()),
+        deletion_date: Some(when.as_epoch_seconds()),
+        key_state: Some(wire_key_state(record.state)),
+        pending_window_in_days: record
+            .pending_window_days
+            .and_then(|d| i32::try_from(d).ok()),
+    })
+}
+
+pub(super) async fn cancel_key_deletion(
+    state: &AppState,
+    caller: &Caller,
+    r: CancelKeyDeletionRequest,
+) -> Result<CancelKeyDeletionResponse, KmsError> {
+    let (_, record) = state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
+            Ok((key.cancel_deletion()?, None))
+        })
+        .await?;
+    Ok(CancelKeyDeletionResponse {
+        key_id: Some(record.arn()),
+    })
+}
+
+pub(super) async fn tag_resource(
+    state: &AppState,
+    caller: &Caller,
+    r: TagResourceRequest,
+) -> Result<(), KmsError> {
+    check_tags(&r.tags)?;
+    let tags = r.tags;
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
+            key.check_not_pending_deletion()?;
+            let mut merged = key.tags.clone();
+            merged.extend(
+                tags.iter()
+                    .map(|t| (t.tag_key.clone(), t.tag_value.clone())),
+            );
+            if merged.len() > MAX_TAGS {
+                return Err(KmsError::LimitExceeded(format!(
+                    "A key can have at most {MAX_TAGS} tags."
+                )));
+            }
+            key.tags = merged;
+            Ok(((), None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn untag_resource(
+    state: &AppState,
+    caller: &Caller,
+    r: UntagResourceRequest,
+) -> Result<(), KmsError> {
+    let keys = r.tag_keys;
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
+            key.check_not_pending_deletion()?;
+            for tag_key in &keys {
+                key.tags.remove(tag_key);
+            }
+            Ok(((), None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn list_resource_tags(
+    state: &AppState,
+    caller: &Caller,
+    r: ListResourceTagsRequest,
+) -> Result<ListResourceTagsResponse, KmsError> {
+    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    let limit = page_limit(r.limit, 50);
+    let (page, next) = page_after(&key.record.tags, r.marker.as_deref(), limit)?;
+    Ok(ListResourceTagsResponse {
+        tags: Some(
+            page.into_iter()
+                .map(|(k, v)| Tag {
+                    tag_key: k.clone(),
+                    tag_value: v.clone(),
+                })
+                .collect(),
+        ),
+        truncated: Some(next.is_some()),
+        next_marker: next,
+    })
+}
+
+/// A page of a sorted map after the key named by `marker`; the marker of the next page is
+/// the last key returned.
+type Page<'a, V> = (Vec<(&'a String, &'a V)>, Option<String>);
+
+fn page_after<'a, V>(
+    map: &'a BTreeMap<String, V>,
+    marker: Option<&str>,
+    limit: usize,
+) -> Result<Page<'a, V>, KmsError> {
+    let range: Box<dyn Iterator<Item = (&String, &V)>> = match marker {
+        Some(m) => Box::new(
+            map.range::<str, _>((std::ops::Bound::Excluded(m), std::ops::Bound::Unbounded)),
+        ),
+        None => Box::new(map.iter()),
+    };
+    let mut page: Vec<_> = range.take(limit + 1).collect();
+    let next = if page.len() > limit {
+        page.truncate(limit);
+        page.last().map(|(k, _)| (*k).clone())
+    } else {
+        None
+    };
+    Ok((page, next))
+}
+
+fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
+    match name {
+        None | Some(DEFAULT_POLICY_NAME) => Ok(()),
+        Some(other) => Err(KmsError::NotFound(format!(
+            "No such policy exists: {other}"
+        ))),
+    }
+}
+
+pub(super) async fn get_key_policy(
+    state: &AppState,
+    caller: &Caller,
+    r: GetKeyPolicyRequest,
+) -> Result<GetKeyPolicyResponse, KmsError> {
+    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    check_policy_name(r.policy_name.as_deref())?;
+    Ok(GetKeyPolicyResponse {
+        policy: Some(key.record.policy.clone()),
+        policy_name: Some(DEFAULT_POLICY_NAME.to_owned()),
+    })
+}
+
+pub(super) async fn put_key_policy(
+    state: &AppState,
+    caller: &Caller,
+    r: PutKeyPolicyRequest,
+) -> Result<(), KmsError> {
+    check_policy_name(r.policy_name.as_deref())?;
+    check_key_policy(&r.policy)?;
+    let policy = r.policy;
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
+            key.check_not_pending_deletion()?;
+            key.policy = policy.clone();
+            Ok(((), None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn list_key_policies(
+    state: &AppState,
+    caller: &Caller,
+    r: ListKeyPoliciesRequest,
+) -> Result<ListKeyPoliciesResponse, KmsError> {
+    state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    let names = match r.marker.as_deref() {
+        None => vec![DEFAULT_POLICY_NAME.to_owned()],
+        Some(DEFAULT_POLICY_NAME) => Vec::new(),
+        Some(_) => return Err(KmsError::InvalidMarker("Invalid marker".into())),
+    };
+    Ok(ListKeyPoliciesResponse {
+        policy_names: Some(names),
+        next_marker: None,
+        truncated: Some(false),
+    })
+}

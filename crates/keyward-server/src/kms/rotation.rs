@@ -1,0 +1,128 @@
+//! Key rotation: automatic schedules, on-demand rotation, and the rotation history.
+
+use keyward_core::error::validation_error;
+use keyward_core::key::{check_rotation_period, RotationType as CoreRotationType};
+use keyward_core::KmsError;
+use keyward_protocol::kms::*;
+
+use super::{key_material_id, new_material, page_limit, Naming};
+use crate::auth::Caller;
+use crate::state::AppState;
+
+pub(super) async fn enable_key_rotation(
+    state: &AppState,
+    caller: &Caller,
+    r: EnableKeyRotationRequest,
+) -> Result<(), KmsError> {
+    let period = match r.rotation_period_in_days {
+        Some(days) => {
+            let days = u32::try_from(days).map_err(|_| {
+                validation_error(
+                    &days.to_string(),
+                    "rotationPeriodInDays",
+                    "Member must have value greater than or equal to 90",
+                )
+            })?;
+            check_rotation_period(days)?;
+            Some(days)
+        }
+        None => None,
+    };
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, now, _| {
+            Ok((key.enable_rotation(now, period)?, None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn disable_key_rotation(
+    state: &AppState,
+    caller: &Caller,
+    r: DisableKeyRotationRequest,
+) -> Result<(), KmsError> {
+    state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
+            Ok((key.disable_rotation()?, None))
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn get_key_rotation_status(
+    state: &AppState,
+    caller: &Caller,
+    r: GetKeyRotationStatusRequest,
+) -> Result<GetKeyRotationStatusResponse, KmsError> {
+    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    key.record.check_not_pending_deletion()?;
+    let auto = key.record.auto_rotation.as_ref();
+    Ok(GetKeyRotationStatusResponse {
+        key_rotation_enabled: Some(auto.is_some()),
+        key_id: Some(key.record.arn()),
+        rotation_period_in_days: auto.and_then(|a| i32::try_from(a.period_days).ok()),
+        next_rotation_date: auto.map(|a| a.next_rotation.as_epoch_seconds()),
+        on_demand_rotation_start_date: None,
+    })
+}
+
+pub(super) async fn rotate_key_on_demand(
+    state: &AppState,
+    caller: &Caller,
+    r: RotateKeyOnDemandRequest,
+) -> Result<RotateKeyOnDemandResponse, KmsError> {
+    let (_, record) = state
+        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, now, inner| {
+            let version = key.rotate(now, CoreRotationType::OnDemand)?;
+            Ok(((), Some(new_material(inner, key, version, now)?)))
+        })
+        .await?;
+    Ok(RotateKeyOnDemandResponse {
+        key_id: Some(record.id.to_string()),
+    })
+}
+
+pub(super) async fn list_key_rotations(
+    state: &AppState,
+    caller: &Caller,
+    r: ListKeyRotationsRequest,
+) -> Result<ListKeyRotationsResponse, KmsError> {
+    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    key.record.check_not_pending_deletion()?;
+    let after = match r.marker.as_deref() {
+        Some(m) => Some(
+            m.parse::<u32>()
+                .map_err(|_| KmsError::InvalidMarker("Invalid marker".into()))?,
+        ),
+        None => None,
+    };
+    let limit = page_limit(r.limit, 100);
+    let mut page: Vec<_> = key
+        .record
+        .rotations
+        .iter()
+        .filter(|rot| after.is_none_or(|a| rot.material_version > a))
+        .take(limit + 1)
+        .collect();
+    let truncated = page.len() > limit;
+    page.truncate(limit);
+    Ok(ListKeyRotationsResponse {
+        next_marker: if truncated {
+            page.last().map(|rot| rot.material_version.to_string())
+        } else {
+            None
+        },
+        rotations: Some(
+            page.iter()
+                .map(|rot| RotationsListEntry {
+                    key_id: Some(key.record.id.to_string()),
+                    key_material_id: Some(key_material_id(&key.record.id, rot.material_version)),
+                    rotation_date: Some(rot.date.as_epoch_seconds()),
+                    rotation_type: RotationType::from_wire(rot.kind.as_str()),
+                    ..RotationsListEntry::default()
+                })
+                .collect(),
+        ),
+        truncated: Some(truncated),
+    })
+}

@@ -1,0 +1,62 @@
+//! What every handler shares: the store, the root key, the caches and the clock.
+
+use std::sync::Arc;
+
+use keyward_core::{AccountId, Clock, KmsError, Store};
+use keyward_crypto::RootKey;
+
+use crate::auth::CredentialCache;
+use crate::cache::{AliasCache, KeyCache};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub root: RootKey,
+    pub account: AccountId,
+    pub clock: Arc<dyn Clock>,
+    pub keys: KeyCache,
+    pub aliases: AliasCache,
+    pub credentials: CredentialCache,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        account: AccountId,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, KmsError> {
+        let aliases = AliasCache::load(store.as_ref())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                root,
+                account,
+                clock,
+                keys: KeyCache::default(),
+                aliases,
+                credentials: CredentialCache::default(),
+            }),
+        })
+    }
+
+    pub fn account(&self) -> &AccountId {
+        &self.inner.account
+    }
+
+    /// Runs blocking store work off the async executor.
+    pub(crate) async fn blocking<T, F>(&self, work: F) -> Result<T, KmsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, KmsError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state.inner))
+            .await
+            .map_err(|e| KmsError::Internal(format!("blocking task failed: {e}")))?
+    }
+}
