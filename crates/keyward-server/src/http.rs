@@ -119,6 +119,29 @@ async fn dispatch(
     target: &str,
 ) -> Result<Vec<u8>, WireError> {
     let body = read_body(headers, body).await?;
+    if headers
+        .get("x-amz-content-sha256")
+        .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD")
+    {
+        // Only S3 signs without the body; here every body must be covered by its signature.
+        return Err(WireError::client(
+            "InvalidSignatureException",
+            "UNSIGNED-PAYLOAD is not accepted by this service; sign the request body.",
+        ));
+    }
+    // HTTP/2 carries the host in the authority, which SigV4 signs as `host`.
+    let with_host;
+    let headers = match (headers.contains_key(http::header::HOST), uri.authority()) {
+        (false, Some(authority)) => {
+            let mut copy = headers.clone();
+            if let Ok(value) = HeaderValue::from_str(authority.as_str()) {
+                copy.insert(http::header::HOST, value);
+            }
+            with_host = copy;
+            &with_host
+        }
+        _ => headers,
+    };
     let parts = RequestParts {
         method: method.as_str(),
         path: uri.path(),
