@@ -8,6 +8,7 @@
 pub mod error;
 pub mod json;
 pub mod kms;
+pub mod secretsmanager;
 pub mod sigv4;
 
 pub use error::WireError;

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 /// Bytes of a request or response: plaintexts and data keys as well as ciphertexts, so they are
@@ -28,6 +29,11 @@ impl Blob {
 
     pub fn into_inner(self) -> Zeroizing<Vec<u8>> {
         self.0
+    }
+
+    /// Equality in time that depends on the lengths only, never on where the bytes differ.
+    pub fn ct_eq(&self, other: &Blob) -> bool {
+        self.as_bytes().ct_eq(other.as_bytes()).into()
     }
 
     /// Standard alphabet with canonical padding, as the AWS SDKs send it. The buffer is sized
@@ -120,6 +126,14 @@ mod tests {
         ] {
             assert!(Blob::decode_base64(text).is_none(), "{text}");
         }
+    }
+
+    #[test]
+    fn compares_by_content() {
+        let blob = Blob::from(b"hunter2".as_slice());
+        assert!(blob.ct_eq(&Blob::from(b"hunter2".to_vec())));
+        assert!(!blob.ct_eq(&Blob::from(b"hunter3".as_slice())));
+        assert!(!blob.ct_eq(&Blob::default()));
     }
 
     #[test]

@@ -7,9 +7,13 @@
 //! `ValidationException` listing every violated constraint.
 
 mod blob;
+#[cfg(test)]
+pub(crate) mod examples;
 pub(crate) mod model;
 mod pattern;
+mod secret_text;
 mod validate;
+mod wire_enum;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -18,6 +22,8 @@ use zeroize::Zeroize;
 
 pub use blob::Blob;
 pub use model::ServiceModel;
+pub use secret_text::SecretText;
+pub(crate) use wire_enum::wire_enums;
 
 use crate::WireError;
 

@@ -83,6 +83,12 @@ impl ServiceModel {
         MODEL.get_or_init(|| embedded(include_str!("../../models/kms.json")))
     }
 
+    /// AWS Secrets Manager, `secretsmanager`.
+    pub fn secretsmanager() -> &'static ServiceModel {
+        static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+        MODEL.get_or_init(|| embedded(include_str!("../../models/secretsmanager.json")))
+    }
+
     /// Compiles a trimmed botocore model.
     pub(crate) fn from_json(source: &str) -> Result<Self, String> {
         let raw: RawModel = serde_json::from_str(source).map_err(|e| e.to_string())?;
@@ -379,6 +385,21 @@ mod tests {
         assert!(model.has_operation("Encrypt"));
         assert!(!model.has_operation("encrypt"));
         assert_eq!(model.unchecked_patterns().count(), 0);
+    }
+
+    #[test]
+    fn secretsmanager_model_is_the_secretsmanager_wire() {
+        let model = ServiceModel::secretsmanager();
+        assert_eq!(model.target_prefix(), "secretsmanager");
+        assert_eq!(model.service_id(), "Secrets Manager");
+        assert!(model.has_operation("GetSecretValue"));
+        assert!(!model.has_output("TagResource"));
+        assert!(model.has_output("CreateSecret"));
+        assert_eq!(model.unchecked_patterns().count(), 0);
+        let secret = model.shape_id("SecretStringType").unwrap();
+        assert!(model.shape(secret).sensitive);
+        let entry = model.shape_id("SecretValueEntry").unwrap();
+        assert!(model.shape(entry).conceals && !model.shape(entry).sensitive);
     }
 
     #[test]

@@ -2,50 +2,10 @@
 //!
 //! Rust names are the model's shape names (`KeyUsageType` is [`KeyUsage`]), variants are the
 //! values in Rust case (`SYMMETRIC_DEFAULT` is `SymmetricDefault`). Values outside the set never
-//! reach these types: the codec answers them with AWS's `ValidationException` first.
+//! reach these types: the codec answers them with AWS's `ValidationException` first. The
+//! declaring macro is shared with the other services: [`crate::json`]'s `wire_enums!`.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-macro_rules! wire_enums {
-    ($($name:ident { $($variant:ident = $wire:literal,)+ })+) => {$(
-        #[doc = concat!("The wire values of `", stringify!($name), "`.")]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $(
-                #[doc = concat!("`", $wire, "`")]
-                #[serde(rename = $wire)]
-                $variant,
-            )+
-        }
-
-        impl $name {
-            /// Every value, in the model's order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $wire,)+
-                }
-            }
-
-            /// The value spelled as on the wire, if it is one.
-            pub fn from_wire(value: &str) -> Option<Self> {
-                match value {
-                    $($wire => Some(Self::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    )+};
-}
+use crate::json::wire_enums;
 
 wire_enums! {
     CustomerMasterKeySpec {

@@ -6,55 +6,14 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::*;
-use crate::json::model::{Kind, ShapeId};
-
-/// A value of the shape with every member present: all values of an enum in a list, a float
-/// for timestamps so they survive `f64`. Type-correct, not constraint-correct.
-fn example(model: &ServiceModel, id: ShapeId, depth: usize) -> Value {
-    assert!(depth < 16, "shape nesting too deep");
-    match &model.shape(id).kind {
-        Kind::Structure(members) => Value::Object(
-            members
-                .iter()
-                .map(|m| (m.name.clone(), example(model, m.shape, depth + 1)))
-                .collect(),
-        ),
-        Kind::List(member) => match &model.shape(*member).kind {
-            Kind::String { enum_values, .. } if !enum_values.is_empty() => json!(enum_values),
-            _ => json!([example(model, *member, depth + 1)]),
-        },
-        Kind::Map { value, .. } => json!({ "k": example(model, *value, depth + 1) }),
-        Kind::String { enum_values, .. } => {
-            json!(enum_values.first().map_or("text", String::as_str))
-        }
-        Kind::Integer | Kind::Long => json!(7),
-        Kind::Float | Kind::Double | Kind::Timestamp => json!(1.5),
-        Kind::Boolean => json!(true),
-        Kind::Blob => json!("AAEC"),
-        Kind::Unchecked => Value::Null,
-    }
-}
+use crate::json::examples::{self, example, without_nulls};
+use crate::json::model::Kind;
 
 fn example_of(shape: &str) -> Value {
-    let model = ServiceModel::kms();
-    example(model, model.shape_id(shape).unwrap(), 0)
-}
-
-fn without_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(members) => Value::Object(
-            members
-                .into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, without_nulls(v)))
-                .collect::<Map<_, _>>(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
-        other => other,
-    }
+    examples::example_of(ServiceModel::kms(), shape)
 }
 
 #[test]
