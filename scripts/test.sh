@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything the tests need and runs all of them:
+#   formatting, clippy, the Rust tests (cargo-nextest) and the end-to-end suite
+#   (tests/e2e: the real binary driven by the aws CLI and boto3 from .venv).
+#
+#   ./scripts/test.sh
+#
+# Works from any directory. Needs: a Rust toolchain (rustup), python3 with venv, and access
+# to crates.io and PyPI the first time. KEYWARD_BIN overrides the binary the e2e suite runs.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+
+stage() { printf '\n==> %s\n' "$*"; }
+
+stage "Python virtualenv (.venv) and tests/e2e/requirements.txt"
+if [ -x .venv/bin/python ] && .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+    echo "reusing .venv"
+else
+    rm -rf .venv
+    if ! python3 -m venv .venv; then
+        echo "error: 'python3 -m venv' failed; install Python 3 with venv support (e.g. apt-get install python3-venv)" >&2
+        exit 1
+    fi
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input -r tests/e2e/requirements.txt
+
+stage "Rust tools (rustfmt, clippy, cargo-nextest)"
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        rustup component add "$component"
+    fi
+done
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install cargo-nextest --locked
+fi
+
+stage "cargo fmt --all --check"
+cargo fmt --all --check
+
+stage "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+stage "cargo build --workspace"
+cargo build --workspace
+
+stage "cargo nextest run --workspace"
+cargo nextest run --workspace
+
+stage "end-to-end tests (pytest tests/e2e)"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$ROOT/$target_dir" ;; esac
+KEYWARD_BIN="${KEYWARD_BIN:-$target_dir/debug/keyward}" .venv/bin/python -m pytest tests/e2e -q
+
+stage "all tests passed"
