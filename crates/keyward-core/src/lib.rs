@@ -7,7 +7,9 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod key;
+pub mod password;
 pub mod policy;
+pub mod secret;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixMillis};

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::alias::AliasRecord;
 use crate::key::KeyRecord;
+use crate::secret::SecretRecord;
 use crate::UnixMillis;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +63,27 @@ impl std::fmt::Debug for AccessKeyRow {
     }
 }
 
+/// The stored value of one secret version: the value encrypted under a data key, and the
+/// data key encrypted under the secret's KMS key (a KMS ciphertext blob).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValueRow {
+    pub secret_id: Uuid,
+    pub version_id: String,
+    pub encrypted_data_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    /// Whether the value is a `SecretBinary` (else a `SecretString`).
+    pub binary: bool,
+}
+
+impl std::fmt::Debug for SecretValueRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValueRow")
+            .field("secret_id", &self.secret_id)
+            .field("version_id", &self.version_id)
+            .finish_non_exhaustive()
+    }
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Installation-wide values (the root key check, the schema's owner, …).
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -101,4 +123,38 @@ pub trait Store: Send + Sync + 'static {
 
     fn create_access_key(&self, row: &AccessKeyRow) -> Result<(), StoreError>;
     fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
+
+    /// Stores a new secret and the values of its first versions. A secret of the same
+    /// account, region and name is `AlreadyExists`.
+    fn create_secret(
+        &self,
+        secret: &SecretRecord,
+        values: &[SecretValueRow],
+    ) -> Result<u64, StoreError>;
+    fn get_secret(&self, id: &Uuid) -> Result<Option<SecretRecord>, StoreError>;
+    fn get_secret_by_name(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<SecretRecord>, StoreError>;
+    /// Replaces a secret read at `secret.revision` (else `Conflict`), adds `new_values` and
+    /// removes the values of `removed_versions`, in one transaction.
+    fn update_secret(
+        &self,
+        secret: &SecretRecord,
+        new_values: &[SecretValueRow],
+        removed_versions: &[String],
+    ) -> Result<u64, StoreError>;
+    /// Removes a secret and all its values.
+    fn delete_secret(&self, id: &Uuid) -> Result<(), StoreError>;
+    /// Every secret of one account and region, ordered by name.
+    fn list_secrets(&self, account: &str, region: &str) -> Result<Vec<SecretRecord>, StoreError>;
+    /// Secrets whose recovery window has ended at `now`.
+    fn secrets_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError>;
+    fn get_secret_value(
+        &self,
+        secret_id: &Uuid,
+        version_id: &str,
+    ) -> Result<Option<SecretValueRow>, StoreError>;
 }

@@ -4,10 +4,12 @@
 //! Pure: no I/O, no async, no unsafe. Secret bytes live in [`zeroize::Zeroizing`] buffers
 //! and the types that hold them implement neither `Display` nor a revealing `Debug`.
 
+mod aead;
 mod ciphertext;
 mod material;
 mod root;
 
+pub use aead::SealingKey;
 pub use ciphertext::{
     canonical_context, decrypt, encrypt, parse_header, Header, HEADER_LEN, OVERHEAD,
 };

@@ -1,29 +1,23 @@
-//! The root key wraps every piece of key material before it reaches storage.
-//!
-//! Wrapped form: `version(1) ‖ nonce(12) ‖ AES-256-GCM(material) ‖ tag(16)`, with the
-//! caller's AAD (the key ARN and material version) bound in, so a wrapped blob moved to
-//! another key or version fails to unwrap.
+//! The root key wraps every piece of key material (and every stored access-key secret)
+//! before it reaches storage, with AES-256-GCM and the caller's AAD (the key ARN and
+//! material version), so a wrapped blob moved to another key or version fails to unwrap.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use zeroize::Zeroizing;
 
+use crate::aead::SealingKey;
 use crate::CryptoError;
 
 pub const ROOT_KEY_LEN: usize = 32;
-const WRAP_VERSION: u8 = 1;
 
+#[derive(Debug)]
 pub struct RootKey {
-    key: LessSafeKey,
+    key: SealingKey,
 }
 
 impl RootKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        if bytes.len() != ROOT_KEY_LEN {
-            return Err(CryptoError::KeyLength);
-        }
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::KeyLength)?;
         Ok(Self {
-            key: LessSafeKey::new(unbound),
+            key: SealingKey::from_bytes(bytes)?,
         })
     }
 
@@ -33,22 +27,7 @@ impl RootKey {
     }
 
     pub fn wrap(&self, aad: &[u8], material: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut nonce_bytes = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce_bytes).map_err(|_| CryptoError::Rng)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + material.len() + 16);
-        out.push(WRAP_VERSION);
-        out.extend_from_slice(&nonce_bytes);
-        let mut sealed = material.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(aad),
-                &mut sealed,
-            )
-            .map_err(|_| CryptoError::Internal)?;
-        out.extend_from_slice(&sealed);
-        sealed.iter_mut().for_each(|b| *b = 0);
-        Ok(out)
+        self.key.seal(aad, material)
     }
 
     pub fn unwrap_material(
@@ -56,27 +35,7 @@ impl RootKey {
         aad: &[u8],
         wrapped: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let (version, rest) = wrapped.split_first().ok_or(CryptoError::Unwrap)?;
-        if *version != WRAP_VERSION || rest.len() < NONCE_LEN + 16 {
-            return Err(CryptoError::Unwrap);
-        }
-        let (nonce_bytes, sealed) = rest.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce_bytes).map_err(|_| CryptoError::Unwrap)?;
-        let mut buffer = Zeroizing::new(sealed.to_vec());
-        let len = self
-            .key
-            .open_in_place(nonce, Aad::from(aad), buffer.as_mut_slice())
-            .map_err(|_| CryptoError::Unwrap)?
-            .len();
-        buffer.truncate(len);
-        Ok(buffer)
-    }
-}
-
-impl std::fmt::Debug for RootKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RootKey(..)")
+        self.key.open(aad, wrapped).map_err(|_| CryptoError::Unwrap)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The one place a domain error becomes a wire exception.
 
+use keyward_core::secret::SecretsError;
 use keyward_core::KmsError;
 use keyward_protocol::WireError;
 
@@ -28,4 +29,26 @@ pub(crate) fn kms_to_wire(err: &KmsError) -> WireError {
         }
     };
     WireError::client(code, message)
+}
+
+pub(crate) fn secrets_to_wire(err: &SecretsError) -> WireError {
+    let (code, message): (&'static str, &String) = match err {
+        SecretsError::ResourceNotFound(m) => ("ResourceNotFoundException", m),
+        SecretsError::InvalidParameter(m) => ("InvalidParameterException", m),
+        SecretsError::InvalidRequest(m) => ("InvalidRequestException", m),
+        SecretsError::ResourceExists(m) => ("ResourceExistsException", m),
+        SecretsError::LimitExceeded(m) => ("LimitExceededException", m),
+        SecretsError::EncryptionFailure(m) => ("EncryptionFailure", m),
+        SecretsError::DecryptionFailure(m) => ("DecryptionFailure", m),
+        SecretsError::MalformedPolicyDocument(m) => ("MalformedPolicyDocumentException", m),
+        SecretsError::PreconditionNotMet(m) => ("PreconditionNotMetException", m),
+        SecretsError::PublicPolicy(m) => ("PublicPolicyException", m),
+        SecretsError::InvalidNextToken(m) => ("InvalidNextTokenException", m),
+        SecretsError::Validation(m) => ("ValidationException", m),
+        SecretsError::Internal(detail) => {
+            tracing::error!(error = %detail, "internal failure");
+            return WireError::internal();
+        }
+    };
+    WireError::client(code, message.clone())
 }

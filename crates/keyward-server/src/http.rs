@@ -11,6 +11,7 @@ use axum::Router;
 use http_body_util::{BodyExt, Limited};
 use keyward_protocol::json::parse_target;
 use keyward_protocol::kms::KmsOperation;
+use keyward_protocol::secretsmanager::SecretsManagerOperation;
 use keyward_protocol::sigv4::RequestParts;
 use keyward_protocol::WireError;
 
@@ -21,6 +22,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 const JSON_11: &str = "application/x-amz-json-1.1";
 const KMS_TARGET_PREFIX: &str = "TrentService";
+const SECRETS_TARGET_PREFIX: &str = "secretsmanager";
 
 pub fn app(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
@@ -166,6 +168,16 @@ async fn dispatch(
             crate::kms::handle(state, &caller, operation)
                 .await
                 .map_err(|e| crate::errors::kms_to_wire(&e))
+        }
+        SECRETS_TARGET_PREFIX => {
+            let caller = state.authenticate(&parts, "secretsmanager").await?;
+            if method != Method::POST {
+                return Err(unknown_operation());
+            }
+            let operation = SecretsManagerOperation::decode(operation, &body)?;
+            crate::secrets::handle(state, &caller, operation)
+                .await
+                .map_err(|e| crate::errors::secrets_to_wire(&e))
         }
         _ => {
             keyward_protocol::sigv4::parse_auth(&parts).map_err(|e| e.to_wire())?;

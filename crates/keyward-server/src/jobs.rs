@@ -15,6 +15,8 @@ use crate::state::AppState;
 pub struct JobReport {
     pub deleted: usize,
     pub rotated: usize,
+    /// Secrets whose recovery window ended.
+    pub secrets_deleted: usize,
 }
 
 pub(crate) async fn run_periodically(state: AppState, interval: Duration) {
@@ -53,6 +55,14 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
                     Err(err) => return Err(err),
                 }
                 inner.keys.invalidate(&id);
+            }
+            for id in inner.store.secrets_due(now)? {
+                let Some(secret) = inner.store.get_secret(&id)? else { continue };
+                if secret.deletion_date.is_some_and(|d| d <= now) {
+                    inner.store.delete_secret(&id)?;
+                    tracing::info!(secret = %secret.arn, "deleted secret at the end of its recovery window");
+                    report.secrets_deleted += 1;
+                }
             }
             Ok(report)
         })

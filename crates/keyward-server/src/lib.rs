@@ -11,6 +11,7 @@ mod errors;
 mod http;
 pub mod jobs;
 mod kms;
+mod secrets;
 mod state;
 
 use std::future::Future;

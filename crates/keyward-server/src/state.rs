@@ -21,6 +21,8 @@ pub(crate) struct Inner {
     pub keys: KeyCache,
     pub aliases: AliasCache,
     pub credentials: CredentialCache,
+    /// Serializes the first-use creation of AWS managed keys.
+    pub managed_keys: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
                 keys: KeyCache::default(),
                 aliases,
                 credentials: CredentialCache::default(),
+                managed_keys: tokio::sync::Mutex::new(()),
             }),
         })
     }

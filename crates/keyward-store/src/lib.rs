@@ -2,5 +2,6 @@
 //! journal, `synchronous=FULL`, so every acknowledged write survives a crash.
 
 mod sqlite;
+mod sqlite_secrets;
 
 pub use sqlite::SqliteStore;

@@ -3,14 +3,18 @@ use std::sync::{Mutex, MutexGuard};
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::key::KeyRecord;
-use keyward_core::store::{AccessKeyRow, MaterialRow};
+use keyward_core::secret::SecretRecord;
+use keyward_core::store::{AccessKeyRow, MaterialRow, SecretValueRow};
 use keyward_core::{Store, StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
+use crate::sqlite_secrets;
+
 /// Each entry moves the schema one version forward; `PRAGMA user_version` records where a
 /// database stands.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE keys (
     id TEXT PRIMARY KEY,
@@ -46,17 +50,39 @@ CREATE TABLE access_keys (
     created INTEGER NOT NULL,
     active INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE secrets (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    due_at INTEGER,
+    doc TEXT NOT NULL
+);
+CREATE UNIQUE INDEX secrets_by_name ON secrets (account, region, name);
+CREATE INDEX secrets_by_due ON secrets (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE secret_values (
+    secret_id TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+    version_id TEXT NOT NULL,
+    encrypted_data_key BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    binary INTEGER NOT NULL,
+    PRIMARY KEY (secret_id, version_id)
+);
+"#,
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-fn backend(err: rusqlite::Error) -> StoreError {
+pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
-fn is_unique_violation(err: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _)
         if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
@@ -74,7 +100,7 @@ fn encode_key(key: &KeyRecord) -> Result<String, StoreError> {
     serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -424,5 +450,83 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(backend)
+    }
+
+    fn create_secret(
+        &self,
+        secret: &SecretRecord,
+        values: &[SecretValueRow],
+    ) -> Result<u64, StoreError> {
+        sqlite_secrets::create(&mut *self.conn()?, secret, values)
+    }
+
+    fn get_secret(&self, id: &Uuid) -> Result<Option<SecretRecord>, StoreError> {
+        sqlite_secrets::get(&*self.conn()?, id)
+    }
+
+    fn get_secret_by_name(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<SecretRecord>, StoreError> {
+        sqlite_secrets::get_by_name(&*self.conn()?, account, region, name)
+    }
+
+    fn update_secret(
+        &self,
+        secret: &SecretRecord,
+        new_values: &[SecretValueRow],
+        removed_versions: &[String],
+    ) -> Result<u64, StoreError> {
+        sqlite_secrets::update(&mut *self.conn()?, secret, new_values, removed_versions)
+    }
+
+    fn delete_secret(&self, id: &Uuid) -> Result<(), StoreError> {
+        sqlite_secrets::delete(&mut *self.conn()?, id)
+    }
+
+    fn list_secrets(&self, account: &str, region: &str) -> Result<Vec<SecretRecord>, StoreError> {
+        sqlite_secrets::list(&*self.conn()?, account, region)
+    }
+
+    fn secrets_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {
+        sqlite_secrets::due(&*self.conn()?, now)
+    }
+
+    fn get_secret_value(
+        &self,
+        secret_id: &Uuid,
+        version_id: &str,
+    ) -> Result<Option<SecretValueRow>, StoreError> {
+        sqlite_secrets::value(&*self.conn()?, secret_id, version_id)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_the_first_schema_gains_secrets_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute("INSERT INTO meta (name, value) VALUES ('root', x'01')", [])
+            .unwrap();
+        drop(old);
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get_meta("root").unwrap(), Some(vec![1]));
+        let version: i64 = store
+            .conn()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        assert!(store.list_secrets("0", "r").unwrap().is_empty());
     }
 }

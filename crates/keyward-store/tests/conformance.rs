@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::key::{KeyManager, KeyRecord, KeyState};
-use keyward_core::store::{AccessKeyRow, MaterialRow};
+use keyward_core::secret::{SecretRecord, VersionInfo, AWSCURRENT, AWSPREVIOUS};
+use keyward_core::store::{AccessKeyRow, MaterialRow, SecretValueRow};
 use keyward_core::{Store, StoreError, UnixMillis};
 use keyward_store::SqliteStore;
 use uuid::Uuid;
@@ -190,12 +191,277 @@ fn meta_and_access_keys(store: &dyn Store) {
     assert_eq!(store.get_access_key("AKIAOTHER").unwrap(), None);
 }
 
+fn secret(account: &str, region: &str, name: &str) -> SecretRecord {
+    SecretRecord {
+        id: Uuid::new_v4(),
+        account: account.into(),
+        region: region.into(),
+        name: name.into(),
+        arn: SecretRecord::arn_for(region, account, name, "AbCdEf"),
+        description: Some("d".into()),
+        kms_key_id: None,
+        created: UnixMillis(1),
+        last_changed: UnixMillis(1),
+        last_accessed: None,
+        deleted: None,
+        deletion_date: None,
+        tags: vec![("team".into(), "a".into())],
+        resource_policy: None,
+        versions: vec![version("v1", AWSCURRENT)],
+        replicas: vec![],
+        primary_region: None,
+        revision: 0,
+    }
+}
+
+fn version(id: &str, stage: &str) -> VersionInfo {
+    VersionInfo {
+        id: id.into(),
+        created: UnixMillis(1),
+        stages: vec![stage.into()],
+        last_accessed: None,
+        kms_key_arn: "arn:aws:kms:us-east-1:000000000000:key/k".into(),
+    }
+}
+
+fn value(secret_id: Uuid, version_id: &str) -> SecretValueRow {
+    SecretValueRow {
+        secret_id,
+        version_id: version_id.into(),
+        encrypted_data_key: format!("dk-{version_id}").into_bytes(),
+        ciphertext: format!("ct-{version_id}").into_bytes(),
+        binary: version_id.ends_with('b'),
+    }
+}
+
+fn secrets_round_trip_by_id_and_name(store: &dyn Store) {
+    let mut s = secret("600000000000", "us-east-1", "app/db");
+    s.versions.push(version("v0b", AWSPREVIOUS));
+    let values = [value(s.id, "v1"), value(s.id, "v0b")];
+    assert_eq!(store.create_secret(&s, &values).unwrap(), 1);
+    s.revision = 1;
+    assert_eq!(store.get_secret(&s.id).unwrap(), Some(s.clone()));
+    assert_eq!(
+        store
+            .get_secret_by_name("600000000000", "us-east-1", "app/db")
+            .unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        store.get_secret_value(&s.id, "v1").unwrap(),
+        Some(values[0].clone())
+    );
+    let binary = store.get_secret_value(&s.id, "v0b").unwrap().unwrap();
+    assert!(binary.binary);
+    assert_eq!(binary, values[1]);
+    assert!(store.get_secret_value(&s.id, "v9").unwrap().is_none());
+    assert!(store.get_secret(&Uuid::new_v4()).unwrap().is_none());
+    assert!(store
+        .get_secret_by_name("600000000000", "eu-west-1", "app/db")
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_secret_by_name("600000000001", "us-east-1", "app/db")
+        .unwrap()
+        .is_none());
+}
+
+fn secret_names_are_unique_per_scope(store: &dyn Store) {
+    let s = secret("610000000000", "us-east-1", "shared");
+    store.create_secret(&s, &[value(s.id, "v1")]).unwrap();
+    let twin = secret("610000000000", "us-east-1", "shared");
+    assert_eq!(
+        store.create_secret(&twin, &[value(twin.id, "v1")]),
+        Err(StoreError::AlreadyExists(
+            "The operation failed because the secret shared already exists.".into()
+        ))
+    );
+    // The refused secret left nothing behind.
+    assert!(store.get_secret(&twin.id).unwrap().is_none());
+    assert!(store.get_secret_value(&twin.id, "v1").unwrap().is_none());
+    assert_eq!(
+        store
+            .get_secret_by_name("610000000000", "us-east-1", "shared")
+            .unwrap()
+            .unwrap()
+            .id,
+        s.id
+    );
+
+    let elsewhere = secret("610000000000", "eu-west-1", "shared");
+    store
+        .create_secret(&elsewhere, &[value(elsewhere.id, "v1")])
+        .unwrap();
+    let other_account = secret("610000000001", "us-east-1", "shared");
+    store
+        .create_secret(&other_account, &[value(other_account.id, "v1")])
+        .unwrap();
+    assert_eq!(
+        store
+            .get_secret_by_name("610000000000", "eu-west-1", "shared")
+            .unwrap()
+            .unwrap()
+            .id,
+        elsewhere.id
+    );
+}
+
+fn secret_updates_are_optimistic_and_whole(store: &dyn Store) {
+    let s = secret("620000000000", "us-east-1", "rotating");
+    store.create_secret(&s, &[value(s.id, "v1")]).unwrap();
+    let read = store.get_secret(&s.id).unwrap().unwrap();
+
+    // Add v2 and drop v1 in one update.
+    let mut next = read.clone();
+    next.versions = vec![version("v2", AWSCURRENT)];
+    next.description = Some("second".into());
+    assert_eq!(
+        store
+            .update_secret(&next, &[value(s.id, "v2")], &["v1".into()])
+            .unwrap(),
+        2
+    );
+    assert!(store.get_secret_value(&s.id, "v1").unwrap().is_none());
+    assert_eq!(
+        store.get_secret_value(&s.id, "v2").unwrap(),
+        Some(value(s.id, "v2"))
+    );
+    let after = store.get_secret(&s.id).unwrap().unwrap();
+    assert_eq!(after.revision, 2);
+    assert_eq!(after.description.as_deref(), Some("second"));
+
+    // A writer still holding revision 1 loses, and changes nothing.
+    let mut stale = read;
+    stale.description = Some("stale".into());
+    assert_eq!(
+        store.update_secret(&stale, &[value(s.id, "v3")], &["v2".into()]),
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_secret(&s.id).unwrap(), Some(after.clone()));
+    assert!(store.get_secret_value(&s.id, "v3").unwrap().is_none());
+    assert!(store.get_secret_value(&s.id, "v2").unwrap().is_some());
+
+    // A version id that already has a value conflicts, and the whole update is undone.
+    let mut dup = after.clone();
+    dup.description = Some("dup".into());
+    let mut taken = value(s.id, "v2");
+    taken.ciphertext = b"other".to_vec();
+    assert_eq!(
+        store.update_secret(&dup, &[value(s.id, "v4"), taken], &[]),
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_secret(&s.id).unwrap(), Some(after.clone()));
+    assert!(store.get_secret_value(&s.id, "v4").unwrap().is_none());
+    assert_eq!(
+        store.get_secret_value(&s.id, "v2").unwrap(),
+        Some(value(s.id, "v2"))
+    );
+
+    // An update of a secret that does not exist is a conflict too.
+    let mut gone = after;
+    gone.id = Uuid::new_v4();
+    gone.name = "never-created".into();
+    assert_eq!(
+        store.update_secret(&gone, &[], &[]),
+        Err(StoreError::Conflict)
+    );
+}
+
+fn deleting_a_secret_removes_its_values(store: &dyn Store) {
+    let s = secret("630000000000", "us-east-1", "doomed");
+    store
+        .create_secret(&s, &[value(s.id, "v1"), value(s.id, "v2")])
+        .unwrap();
+    store.delete_secret(&s.id).unwrap();
+    assert!(store.get_secret(&s.id).unwrap().is_none());
+    assert!(store.get_secret_value(&s.id, "v1").unwrap().is_none());
+    assert!(store.get_secret_value(&s.id, "v2").unwrap().is_none());
+    // The name is free again, and no old value shows through under the same version id.
+    let again = secret("630000000000", "us-east-1", "doomed");
+    store.create_secret(&again, &[]).unwrap();
+    assert!(store.get_secret_value(&again.id, "v1").unwrap().is_none());
+}
+
+fn secrets_are_due_at_their_deletion_date(store: &dyn Store) {
+    let kept = secret("640000000000", "us-east-1", "kept");
+    store.create_secret(&kept, &[]).unwrap();
+    let mut s = secret("640000000000", "us-east-1", "scheduled");
+    s.deleted = Some(UnixMillis(500));
+    s.deletion_date = Some(UnixMillis(1_000));
+    store.create_secret(&s, &[]).unwrap();
+    assert!(!store.secrets_due(UnixMillis(999)).unwrap().contains(&s.id));
+    let due = store.secrets_due(UnixMillis(1_000)).unwrap();
+    assert!(due.contains(&s.id));
+    assert!(!due.contains(&kept.id));
+    assert!(!store
+        .secrets_due(UnixMillis(i64::MAX))
+        .unwrap()
+        .contains(&kept.id));
+
+    // Restoring clears the schedule; scheduling an existing secret sets it.
+    let mut restored = store.get_secret(&s.id).unwrap().unwrap();
+    restored.deleted = None;
+    restored.deletion_date = None;
+    store.update_secret(&restored, &[], &[]).unwrap();
+    assert!(!store
+        .secrets_due(UnixMillis(i64::MAX))
+        .unwrap()
+        .contains(&s.id));
+    let mut scheduled = store.get_secret(&kept.id).unwrap().unwrap();
+    scheduled.deleted = Some(UnixMillis(10));
+    scheduled.deletion_date = Some(UnixMillis(2_000));
+    store.update_secret(&scheduled, &[], &[]).unwrap();
+    assert!(!store
+        .secrets_due(UnixMillis(1_999))
+        .unwrap()
+        .contains(&kept.id));
+    assert!(store
+        .secrets_due(UnixMillis(2_000))
+        .unwrap()
+        .contains(&kept.id));
+}
+
+fn secret_listing_is_by_name_within_scope(store: &dyn Store) {
+    for name in ["m", "b/x", "z", "a", "B"] {
+        store
+            .create_secret(&secret("650000000000", "us-east-1", name), &[])
+            .unwrap();
+    }
+    store
+        .create_secret(&secret("650000000000", "eu-west-1", "c"), &[])
+        .unwrap();
+    store
+        .create_secret(&secret("650000000001", "us-east-1", "d"), &[])
+        .unwrap();
+    let listed = store.list_secrets("650000000000", "us-east-1").unwrap();
+    let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["B", "a", "b/x", "m", "z"]);
+    assert!(listed.iter().all(|s| s.revision == 1));
+    let names: Vec<String> = store
+        .list_secrets("650000000000", "eu-west-1")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["c"]);
+    assert!(store
+        .list_secrets("650000000002", "us-east-1")
+        .unwrap()
+        .is_empty());
+}
+
 fn suite(store: &dyn Store) {
     keys_round_trip_with_optimistic_revisions(store);
     listing_pages_by_scope(store);
     due_keys_and_deletion(store);
     aliases_are_unique_per_scope(store);
     meta_and_access_keys(store);
+    secrets_round_trip_by_id_and_name(store);
+    secret_names_are_unique_per_scope(store);
+    secret_updates_are_optimistic_and_whole(store);
+    deleting_a_secret_removes_its_values(store);
+    secrets_are_due_at_their_deletion_date(store);
+    secret_listing_is_by_name_within_scope(store);
 }
 
 #[test]
@@ -211,7 +477,15 @@ fn sqlite_file_passes_the_suite_and_survives_reopen() {
     suite(&store);
     let k = key("555555555555");
     store.create_key(&k, &material(k.id, 1)).unwrap();
+    let mut s = secret("555555555555", "us-east-1", "kept");
+    store.create_secret(&s, &[value(s.id, "v1")]).unwrap();
+    s.revision = 1;
     drop(store);
     let reopened = SqliteStore::open(&path).unwrap();
     assert!(reopened.get_key(&k.id).unwrap().is_some());
+    assert_eq!(reopened.get_secret(&s.id).unwrap(), Some(s.clone()));
+    assert_eq!(
+        reopened.get_secret_value(&s.id, "v1").unwrap(),
+        Some(value(s.id, "v1"))
+    );
 }

@@ -54,7 +54,7 @@ fn seal(
 /// Finds the key a blob names and opens it. With a `KeyId`, the blob must belong to that
 /// key (`IncorrectKeyException` otherwise); a blob naming no key here is
 /// `InvalidCiphertextException`, indistinguishable from a damaged one.
-async fn open(
+pub(super) async fn open(
     state: &AppState,
     caller: &Caller,
     blob: &[u8],
@@ -191,7 +191,7 @@ fn data_key_length(
 }
 
 /// A fresh data key and its ciphertext under `key`.
-async fn data_key(
+pub(super) async fn data_key(
     state: &AppState,
     caller: &Caller,
     key_id: &str,

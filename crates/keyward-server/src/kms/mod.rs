@@ -2,6 +2,7 @@
 
 mod aliases;
 mod crypto;
+pub(crate) mod internal;
 mod keys;
 mod rotation;
 mod wire;

@@ -1,0 +1,144 @@
+//! KMS used by other services on a caller's behalf (Secrets Manager's envelope
+//! encryption), and the AWS managed keys those services create on first use.
+
+use std::collections::BTreeMap;
+
+use keyward_core::alias::AliasRecord;
+use keyward_core::key::{KeyManager, KeyRecord, KeyState};
+use keyward_core::policy::default_key_policy;
+use keyward_core::{KmsError, StoreError};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::new_material;
+use crate::auth::Caller;
+use crate::state::AppState;
+
+/// A data key of `length` bytes under `key_id`, and its ciphertext blob. Returns the ARN of
+/// the key that was used.
+pub(crate) async fn generate_data_key(
+    state: &AppState,
+    caller: &Caller,
+    key_id: &str,
+    length: usize,
+    context: &BTreeMap<String, String>,
+) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, String), KmsError> {
+    let length = i32::try_from(length).map_err(|_| KmsError::Internal("data key length".into()))?;
+    let (key, plaintext, blob) =
+        super::crypto::data_key(state, caller, key_id, Some(length), None, context).await?;
+    Ok((plaintext, blob, key.record.arn()))
+}
+
+/// Decrypts a blob made by [`generate_data_key`], with the key it names.
+pub(crate) async fn decrypt(
+    state: &AppState,
+    caller: &Caller,
+    blob: &[u8],
+    context: &BTreeMap<String, String>,
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    let (_, _, plaintext) = super::crypto::open(state, caller, blob, None, context).await?;
+    Ok(plaintext)
+}
+
+/// The ARN of the account's AWS managed key for `service` (`alias/aws/<service>`) in the
+/// caller's region, created on first use as AWS does.
+pub(crate) async fn managed_key_arn(
+    state: &AppState,
+    caller: &Caller,
+    service: &str,
+) -> Result<String, KmsError> {
+    let alias_name = format!("alias/aws/{service}");
+    let (account, region) = (caller.account.to_string(), caller.region.to_string());
+    if let Some(alias) = state.inner.aliases.get(&account, &region, &alias_name) {
+        return Ok(format!(
+            "arn:aws:kms:{region}:{account}:key/{}",
+            alias.target
+        ));
+    }
+    let _creating = state.inner.managed_keys.lock().await;
+    if let Some(alias) = state.inner.aliases.get(&account, &region, &alias_name) {
+        return Ok(format!(
+            "arn:aws:kms:{region}:{account}:key/{}",
+            alias.target
+        ));
+    }
+    let now = state.inner.clock.now();
+    let record = KeyRecord {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        region: region.clone(),
+        description: format!(
+            "Default key that protects my {} when no other key is defined",
+            describe(service)
+        ),
+        created: now,
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        key_usage: "ENCRYPT_DECRYPT".into(),
+        key_spec: "SYMMETRIC_DEFAULT".into(),
+        origin: "AWS_KMS".into(),
+        manager: KeyManager::Aws,
+        policy: default_key_policy(&caller.account),
+        tags: BTreeMap::new(),
+        auto_rotation: Some(keyward_core::key::AutoRotation {
+            period_days: 365,
+            next_rotation: now.plus_days(365),
+        }),
+        rotations: Vec::new(),
+        current_material: 1,
+        revision: 0,
+    };
+    let alias = AliasRecord {
+        account,
+        region,
+        name: alias_name,
+        target: record.id,
+        created: now,
+        updated: now,
+    };
+    let stored_alias = alias.clone();
+    let arn = record.arn();
+    let result = state
+        .blocking(move |inner| {
+            let material = new_material(inner, &record, 1, now)?;
+            inner.store.create_key(&record, &material)?;
+            match inner.store.create_alias(&stored_alias) {
+                Ok(()) => Ok(None),
+                // Made elsewhere first: use that one and drop ours.
+                Err(StoreError::AlreadyExists(_)) => {
+                    inner.store.delete_key(&record.id)?;
+                    Ok(inner.store.all_aliases()?.into_iter().find(|a| {
+                        a.account == stored_alias.account
+                            && a.region == stored_alias.region
+                            && a.name == stored_alias.name
+                    }))
+                }
+                Err(other) => Err(other.into()),
+            }
+        })
+        .await?;
+    match result {
+        None => {
+            state.inner.aliases.put(alias);
+            tracing::info!(key = %arn, service, "created the AWS managed key");
+            Ok(arn)
+        }
+        Some(existing) => {
+            let arn = format!(
+                "arn:aws:kms:{}:{}:key/{}",
+                existing.region, existing.account, existing.target
+            );
+            state.inner.aliases.put(existing);
+            Ok(arn)
+        }
+    }
+}
+
+fn describe(service: &str) -> &str {
+    match service {
+        "secretsmanager" => "Secrets Manager secrets",
+        "lambda" => "Lambda functions",
+        other => other,
+    }
+}

@@ -1,0 +1,226 @@
+//! Secrets Manager handlers. Values are envelope-encrypted: a data key from KMS under the
+//! secret's key (the account's `aws/secretsmanager` key unless the secret names one), with
+//! the secret's ARN and version id as encryption context, as Secrets Manager does.
+
+mod envelope;
+mod manage;
+mod replication;
+mod values;
+
+use keyward_core::secret::{SecretRecord, SecretsError};
+use keyward_core::store::SecretValueRow;
+use keyward_core::{StoreError, UnixMillis};
+use keyward_protocol::json::encode;
+use keyward_protocol::secretsmanager::SecretsManagerOperation;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::state::{AppState, Inner};
+
+pub(crate) async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    operation: SecretsManagerOperation,
+) -> Result<Vec<u8>, SecretsError> {
+    use SecretsManagerOperation as Op;
+    Ok(match operation {
+        Op::CreateSecret(r) => encode(&manage::create_secret(state, caller, r).await?),
+        Op::DescribeSecret(r) => encode(&manage::describe_secret(state, caller, r).await?),
+        Op::UpdateSecret(r) => encode(&manage::update_secret(state, caller, r).await?),
+        Op::ListSecrets(r) => encode(&manage::list_secrets(state, caller, r).await?),
+        Op::DeleteSecret(r) => encode(&manage::delete_secret(state, caller, r).await?),
+        Op::RestoreSecret(r) => encode(&manage::restore_secret(state, caller, r).await?),
+        Op::TagResource(r) => {
+            manage::tag_resource(state, caller, r).await?;
+            Vec::new()
+        }
+        Op::UntagResource(r) => {
+            manage::untag_resource(state, caller, r).await?;
+            Vec::new()
+        }
+        Op::PutResourcePolicy(r) => encode(&manage::put_resource_policy(state, caller, r).await?),
+        Op::GetResourcePolicy(r) => encode(&manage::get_resource_policy(state, caller, r).await?),
+        Op::DeleteResourcePolicy(r) => {
+            encode(&manage::delete_resource_policy(state, caller, r).await?)
+        }
+        Op::ValidateResourcePolicy(r) => {
+            encode(&manage::validate_resource_policy(state, caller, r).await?)
+        }
+        Op::GetRandomPassword(r) => encode(&manage::get_random_password(r)?),
+        Op::GetSecretValue(r) => encode(&values::get_secret_value(state, caller, r).await?),
+        Op::BatchGetSecretValue(r) => {
+            encode(&values::batch_get_secret_value(state, caller, r).await?)
+        }
+        Op::PutSecretValue(r) => encode(&values::put_secret_value(state, caller, r).await?),
+        Op::ListSecretVersionIds(r) => {
+            encode(&values::list_secret_version_ids(state, caller, r).await?)
+        }
+        Op::UpdateSecretVersionStage(r) => {
+            encode(&values::update_secret_version_stage(state, caller, r).await?)
+        }
+        Op::ReplicateSecretToRegions(r) => {
+            encode(&replication::replicate_secret_to_regions(state, caller, r).await?)
+        }
+        Op::RemoveRegionsFromReplication(r) => {
+            encode(&replication::remove_regions_from_replication(state, caller, r).await?)
+        }
+        Op::StopReplicationToReplica(r) => {
+            encode(&replication::stop_replication_to_replica(state, caller, r).await?)
+        }
+        Op::RotateSecret(_) | Op::CancelRotateSecret(_) => {
+            return Err(SecretsError::InvalidRequest(
+                "Rotation needs functions, which this server does not run yet.".into(),
+            ))
+        }
+    })
+}
+
+pub(crate) fn not_found() -> SecretsError {
+    SecretsError::ResourceNotFound("Secrets Manager can't find the specified secret.".into())
+}
+
+/// The name a `SecretId` names in the caller's account and region: the name itself, or
+/// the name inside a full or partial ARN. For a full ARN the suffix must match too.
+fn parse_secret_id(
+    caller: &Caller,
+    secret_id: &str,
+) -> Result<(String, Option<String>), SecretsError> {
+    let Some(rest) = secret_id.strip_prefix("arn:") else {
+        return Ok((secret_id.to_owned(), None));
+    };
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    let [partition, service, region, account, resource] = parts.as_slice() else {
+        return Err(not_found());
+    };
+    let Some(name) = resource.strip_prefix("secret:") else {
+        return Err(not_found());
+    };
+    if !partition.starts_with("aws")
+        || *service != "secretsmanager"
+        || *region != caller.region.as_str()
+        || *account != caller.account.as_str()
+    {
+        return Err(not_found());
+    }
+    Ok((name.to_owned(), Some(secret_id.to_owned())))
+}
+
+/// A secret's name without the `-XXXXXX` suffix of its ARN, when `name` ends in one.
+fn without_suffix(name: &str) -> Option<&str> {
+    let (base, suffix) = name.rsplit_once('-')?;
+    (suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(base)
+}
+
+impl AppState {
+    /// Finds a secret by name, full ARN or partial ARN (blocking).
+    pub(crate) fn find_secret(
+        inner: &Inner,
+        caller: &Caller,
+        secret_id: &str,
+    ) -> Result<SecretRecord, SecretsError> {
+        let (name, arn) = parse_secret_id(caller, secret_id)?;
+        let (account, region) = (caller.account.as_str(), caller.region.as_str());
+        if let Some(arn) = arn {
+            if let Some(base) = without_suffix(&name) {
+                if let Some(found) = inner.store.get_secret_by_name(account, region, base)? {
+                    if found.arn == arn {
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        inner
+            .store
+            .get_secret_by_name(account, region, &name)?
+            .ok_or_else(not_found)
+    }
+
+    pub(crate) async fn resolve_secret(
+        &self,
+        caller: &Caller,
+        secret_id: &str,
+    ) -> Result<SecretRecord, SecretsError> {
+        let (caller, id) = (caller.clone(), secret_id.to_owned());
+        self.blocking_secrets(move |inner| Self::find_secret(inner, &caller, &id))
+            .await
+    }
+
+    pub(crate) async fn blocking_secrets<T, F>(&self, work: F) -> Result<T, SecretsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, SecretsError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state.inner))
+            .await
+            .map_err(|e| SecretsError::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Read-modify-write of one secret by id, retried when another writer got there first.
+    /// `change` sees the fresh record and the clock; it returns a value and the versions
+    /// whose stored values to remove. `new_values` are stored in the same transaction.
+    pub(crate) async fn update_secret<T, F>(
+        &self,
+        id: Uuid,
+        new_values: Vec<SecretValueRow>,
+        change: F,
+    ) -> Result<(T, SecretRecord), SecretsError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut SecretRecord, UnixMillis) -> Result<(T, Vec<String>), SecretsError>
+            + Send
+            + 'static,
+    {
+        self.blocking_secrets(move |inner| {
+            for _ in 0..16 {
+                let mut record = inner.store.get_secret(&id)?.ok_or_else(not_found)?;
+                let (value, removed) = change(&mut record, inner.clock.now())?;
+                match inner.store.update_secret(&record, &new_values, &removed) {
+                    Ok(revision) => {
+                        record.revision = revision;
+                        return Ok((value, record));
+                    }
+                    Err(StoreError::Conflict) => continue,
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            Err(SecretsError::Internal(format!(
+                "secret {id}: too many concurrent writers"
+            )))
+        })
+        .await
+    }
+}
+
+/// Writes to a replica must be made in its primary's region, as in AWS.
+pub(crate) fn check_not_replica(record: &SecretRecord) -> Result<(), SecretsError> {
+    match &record.primary_region {
+        Some(primary) => Err(SecretsError::InvalidRequest(format!(
+            "Operation not permitted on a replica secret. Call must be made in primary secret's region ({primary})."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Midnight UTC of the day `at` falls in: Secrets Manager reports access by the day.
+pub(crate) fn day_of(at: UnixMillis) -> UnixMillis {
+    UnixMillis(at.0 - at.0.rem_euclid(keyward_core::clock::MILLIS_PER_DAY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_are_six_alphanumerics() {
+        assert_eq!(without_suffix("student-AbC123"), Some("student"));
+        assert_eq!(without_suffix("my-app-db-xYz789"), Some("my-app-db"));
+        assert_eq!(without_suffix("student"), None);
+        assert_eq!(without_suffix("student-abc"), None);
+    }
+
+    #[test]
+    fn days_start_at_midnight() {
+        assert_eq!(day_of(UnixMillis(86_400_000 + 5)), UnixMillis(86_400_000));
+    }
+}

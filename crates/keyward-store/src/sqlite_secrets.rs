@@ -1,0 +1,254 @@
+//! Secrets Manager's tables in SQLite: the secret record as a JSON document beside the
+//! columns it is looked up by, and the envelope-encrypted value of each version in
+//! `secret_values`. The `Store` impl in `sqlite.rs` calls these, one transaction each.
+
+use keyward_core::secret::SecretRecord;
+use keyward_core::store::SecretValueRow;
+use keyward_core::{StoreError, UnixMillis};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use uuid::Uuid;
+
+use crate::sqlite::{backend, is_unique_violation, parse_uuid};
+
+fn decode(doc: &str, revision: i64) -> Result<SecretRecord, StoreError> {
+    let mut secret: SecretRecord =
+        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    secret.revision =
+        u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))?;
+    Ok(secret)
+}
+
+fn encode(secret: &SecretRecord) -> Result<String, StoreError> {
+    serde_json::to_string(secret).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The message of AWS's `ResourceExistsException` for a taken name.
+fn name_taken(secret: &SecretRecord) -> StoreError {
+    StoreError::AlreadyExists(format!(
+        "The operation failed because the secret {} already exists.",
+        secret.name
+    ))
+}
+
+/// A value row names its secret itself; one naming another secret would silently land
+/// there, so it is refused.
+fn check_owner(secret: &SecretRecord, row: &SecretValueRow) -> Result<(), StoreError> {
+    if row.secret_id != secret.id {
+        return Err(StoreError::Backend(format!(
+            "value of version {} belongs to secret {}, not {}",
+            row.version_id, row.secret_id, secret.id
+        )));
+    }
+    Ok(())
+}
+
+fn insert_value(conn: &Connection, row: &SecretValueRow) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO secret_values (secret_id, version_id, encrypted_data_key, ciphertext, binary) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            row.secret_id.to_string(),
+            row.version_id,
+            row.encrypted_data_key,
+            row.ciphertext,
+            row.binary
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+pub(crate) fn create(
+    conn: &mut Connection,
+    secret: &SecretRecord,
+    values: &[SecretValueRow],
+) -> Result<u64, StoreError> {
+    let doc = encode(secret)?;
+    for row in values {
+        check_owner(secret, row)?;
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    tx.execute(
+        "INSERT INTO secrets (id, account, region, name, revision, due_at, doc) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
+        params![
+            secret.id.to_string(),
+            secret.account,
+            secret.region,
+            secret.name,
+            secret.deletion_date.map(|d| d.0),
+            doc
+        ],
+    )
+    .map_err(|e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::AlreadyExists(format!("secret {} exists", secret.id))
+        }
+        _ if is_unique_violation(&e) => name_taken(secret),
+        _ => backend(e),
+    })?;
+    for row in values {
+        insert_value(&tx, row)?;
+    }
+    tx.commit().map_err(backend)?;
+    Ok(1)
+}
+
+pub(crate) fn get(conn: &Connection, id: &Uuid) -> Result<Option<SecretRecord>, StoreError> {
+    let row: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT doc, revision FROM secrets WHERE id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(backend)?;
+    row.map(|(doc, revision)| decode(&doc, revision))
+        .transpose()
+}
+
+pub(crate) fn get_by_name(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<SecretRecord>, StoreError> {
+    let row: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT doc, revision FROM secrets WHERE account = ?1 AND region = ?2 AND name = ?3",
+            params![account, region, name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(backend)?;
+    row.map(|(doc, revision)| decode(&doc, revision))
+        .transpose()
+}
+
+/// New values go in before removed ones come out, so a version both added and removed
+/// (pruned at once) ends without a value, as the record says.
+pub(crate) fn update(
+    conn: &mut Connection,
+    secret: &SecretRecord,
+    new_values: &[SecretValueRow],
+    removed_versions: &[String],
+) -> Result<u64, StoreError> {
+    let doc = encode(secret)?;
+    let revision = i64::try_from(secret.revision).map_err(|_| StoreError::Conflict)?;
+    for row in new_values {
+        check_owner(secret, row)?;
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let id = secret.id.to_string();
+    let changed = tx
+        .execute(
+            "UPDATE secrets SET account = ?1, region = ?2, name = ?3, due_at = ?4, doc = ?5, revision = revision + 1 WHERE id = ?6 AND revision = ?7",
+            params![
+                secret.account,
+                secret.region,
+                secret.name,
+                secret.deletion_date.map(|d| d.0),
+                doc,
+                id,
+                revision
+            ],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                name_taken(secret)
+            } else {
+                backend(e)
+            }
+        })?;
+    if changed != 1 {
+        return Err(StoreError::Conflict);
+    }
+    for row in new_values {
+        insert_value(&tx, row)?;
+    }
+    for version_id in removed_versions {
+        tx.execute(
+            "DELETE FROM secret_values WHERE secret_id = ?1 AND version_id = ?2",
+            params![id, version_id],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)?;
+    Ok(secret.revision + 1)
+}
+
+pub(crate) fn delete(conn: &mut Connection, id: &Uuid) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let id = id.to_string();
+    tx.execute("DELETE FROM secret_values WHERE secret_id = ?1", [&id])
+        .map_err(backend)?;
+    tx.execute("DELETE FROM secrets WHERE id = ?1", [&id])
+        .map_err(backend)?;
+    tx.commit().map_err(backend)
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+) -> Result<Vec<SecretRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT doc, revision FROM secrets WHERE account = ?1 AND region = ?2 ORDER BY name",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![account, region], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(backend)?;
+    rows.map(|row| {
+        let (doc, revision) = row.map_err(backend)?;
+        decode(&doc, revision)
+    })
+    .collect()
+}
+
+pub(crate) fn due(conn: &Connection, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM secrets WHERE due_at <= ?1 ORDER BY due_at")
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([now.0], |r| r.get::<_, String>(0))
+        .map_err(backend)?;
+    rows.map(|row| parse_uuid(&row.map_err(backend)?)).collect()
+}
+
+pub(crate) fn value(
+    conn: &Connection,
+    secret_id: &Uuid,
+    version_id: &str,
+) -> Result<Option<SecretValueRow>, StoreError> {
+    conn.query_row(
+        "SELECT encrypted_data_key, ciphertext, binary FROM secret_values WHERE secret_id = ?1 AND version_id = ?2",
+        params![secret_id.to_string(), version_id],
+        |r| {
+            Ok(SecretValueRow {
+                secret_id: *secret_id,
+                version_id: version_id.to_owned(),
+                encrypted_data_key: r.get(0)?,
+                ciphertext: r.get(1)?,
+                binary: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(backend)
+}
