@@ -59,7 +59,7 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
             for id in inner.store.secrets_due(now)? {
                 let Some(secret) = inner.store.get_secret(&id)? else { continue };
                 if secret.deletion_date.is_some_and(|d| d <= now) {
-                    inner.store.delete_secret(&id)?;
+                    inner.delete_secret(&id)?;
                     tracing::info!(secret = %secret.arn, "deleted secret at the end of its recovery window");
                     report.secrets_deleted += 1;
                 }

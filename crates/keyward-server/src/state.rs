@@ -21,6 +21,7 @@ pub(crate) struct Inner {
     pub keys: KeyCache,
     pub aliases: AliasCache,
     pub credentials: CredentialCache,
+    pub secrets: crate::secrets::cache::SecretCache,
     /// Serializes the first-use creation of AWS managed keys.
     pub managed_keys: tokio::sync::Mutex<()>,
 }
@@ -42,6 +43,7 @@ impl AppState {
                 keys: KeyCache::default(),
                 aliases,
                 credentials: CredentialCache::default(),
+                secrets: Default::default(),
                 managed_keys: tokio::sync::Mutex::new(()),
             }),
         })

@@ -81,7 +81,7 @@ pub(super) async fn create_secret(
     let existing = {
         let (a, g, n) = (account.clone(), region.clone(), r.name.clone());
         state
-            .blocking_secrets(move |inner| Ok(inner.store.get_secret_by_name(&a, &g, &n)?))
+            .blocking_secrets(move |inner| Ok(inner.secret_by_name(&a, &g, &n)?))
             .await?
     };
     if let Some(existing) = existing {
@@ -167,7 +167,7 @@ pub(super) async fn create_secret(
     }
     let stored = record.clone();
     state
-        .blocking_secrets(move |inner| Ok(inner.store.create_secret(&stored, &rows)?))
+        .blocking_secrets(move |inner| Ok(inner.create_secret(&stored, &rows)?))
         .await?;
     let replication_status = match r.add_replica_regions {
         Some(regions) if !regions.is_empty() => Some(
@@ -433,7 +433,7 @@ pub(super) async fn delete_secret(
     if force {
         let id = record.id;
         state
-            .blocking_secrets(move |inner| Ok(inner.store.delete_secret(&id)?))
+            .blocking_secrets(move |inner| Ok(inner.delete_secret(&id)?))
             .await?;
         let now = state.inner.clock.now();
         return Ok(DeleteSecretResponse {

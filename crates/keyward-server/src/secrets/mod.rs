@@ -2,6 +2,7 @@
 //! secret's key (the account's `aws/secretsmanager` key unless the secret names one), with
 //! the secret's ARN and version id as encryption context, as Secrets Manager does.
 
+pub(crate) mod cache;
 mod envelope;
 mod manage;
 mod replication;
@@ -122,7 +123,7 @@ impl AppState {
         let (account, region) = (caller.account.as_str(), caller.region.as_str());
         if let Some(arn) = arn {
             if let Some(base) = without_suffix(&name) {
-                if let Some(found) = inner.store.get_secret_by_name(account, region, base)? {
+                if let Some(found) = inner.secret_by_name(account, region, base)? {
                     if found.arn == arn {
                         return Ok(found);
                     }
@@ -175,7 +176,7 @@ impl AppState {
             for _ in 0..16 {
                 let mut record = inner.store.get_secret(&id)?.ok_or_else(not_found)?;
                 let (value, removed) = change(&mut record, inner.clock.now())?;
-                match inner.store.update_secret(&record, &new_values, &removed) {
+                match inner.update_secret(&record, &new_values, &removed) {
                     Ok(revision) => {
                         record.revision = revision;
                         return Ok((value, record));

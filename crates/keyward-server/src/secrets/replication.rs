@@ -80,7 +80,7 @@ async fn copy_missing_values(
         }
         let (secret, vid) = (primary.id, version.id.clone());
         let Some(row) = state
-            .blocking_secrets(move |inner| Ok(inner.store.get_secret_value(&secret, &vid)?))
+            .blocking_secrets(move |inner| Ok(inner.secret_value(&secret, &vid)?))
             .await?
         else {
             continue;
@@ -131,7 +131,7 @@ pub(super) async fn replicate(
                 primary.name.clone(),
             );
             state
-                .blocking_secrets(move |inner| Ok(inner.store.get_secret_by_name(&a, &g, &n)?))
+                .blocking_secrets(move |inner| Ok(inner.secret_by_name(&a, &g, &n)?))
                 .await?
         };
         if let Some(existing) = existing {
@@ -149,7 +149,7 @@ pub(super) async fn replicate(
             }
             let id = existing.id;
             state
-                .blocking_secrets(move |inner| Ok(inner.store.delete_secret(&id)?))
+                .blocking_secrets(move |inner| Ok(inner.delete_secret(&id)?))
                 .await?;
         }
         let suffix = primary
@@ -175,7 +175,7 @@ pub(super) async fn replicate(
             .await?;
         let stored = replica.clone();
         state
-            .blocking_secrets(move |inner| Ok(inner.store.create_secret(&stored, &rows)?))
+            .blocking_secrets(move |inner| Ok(inner.create_secret(&stored, &rows)?))
             .await?;
         added.push(Replica {
             region,
@@ -213,7 +213,7 @@ pub(super) async fn sync_replicas(
                 primary.name.clone(),
             );
             state
-                .blocking_secrets(move |inner| Ok(inner.store.get_secret_by_name(&a, &g, &n)?))
+                .blocking_secrets(move |inner| Ok(inner.secret_by_name(&a, &g, &n)?))
                 .await?
         };
         let Some(mut replica) = found else { continue };
@@ -286,9 +286,9 @@ pub(super) async fn remove_regions_from_replication(
         );
         state
             .blocking_secrets(move |inner| {
-                if let Some(replica) = inner.store.get_secret_by_name(&a, &g, &n)? {
+                if let Some(replica) = inner.secret_by_name(&a, &g, &n)? {
                     if replica.primary_region.is_some() {
-                        inner.store.delete_secret(&replica.id)?;
+                        inner.delete_secret(&replica.id)?;
                     }
                 }
                 Ok(())

@@ -52,7 +52,7 @@ pub(super) async fn add_value(
     if record.version(&version_id).is_some() {
         let (secret, vid) = (record.id, version_id.clone());
         let row = state
-            .blocking_secrets(move |inner| Ok(inner.store.get_secret_value(&secret, &vid)?))
+            .blocking_secrets(move |inner| Ok(inner.secret_value(&secret, &vid)?))
             .await?
             .ok_or_else(not_found)?;
         let existing = envelope::open(state, caller, record, &row).await?;
@@ -176,7 +176,7 @@ async fn read_value(
     let version = pick_version(record, version_id, stage)?.clone();
     let (secret, vid) = (record.id, version.id.clone());
     let row = state
-        .blocking_secrets(move |inner| Ok(inner.store.get_secret_value(&secret, &vid)?))
+        .blocking_secrets(move |inner| Ok(inner.secret_value(&secret, &vid)?))
         .await?
         .ok_or_else(|| {
             SecretsError::Internal(format!("value of version {} is missing", version.id))
