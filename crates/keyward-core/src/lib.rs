@@ -3,6 +3,7 @@
 //! plugs real backends into.
 
 pub mod alias;
+pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod ids;

@@ -275,7 +275,7 @@ impl SecretRecord {
                 if let Some(current) = &holder {
                     if current != to && remove_from != Some(current.as_str()) {
                         return Err(SecretsError::InvalidParameter(format!(
-                            "The staging label {stage} is currently attached to version {current}, so you must explicitly reference that version in RemoveFromVersionId."
+                            "The parameter RemoveFromVersionId can't be empty. Staging label {stage} is currently attached to version {current}, so you must explicitly reference that version in RemoveFromVersionId."
                         )));
                     }
                 }

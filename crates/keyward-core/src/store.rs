@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use crate::alias::AliasRecord;
+use crate::audit::{ChainedEvent, Checkpoint};
 use crate::key::KeyRecord;
 use crate::secret::SecretRecord;
 use crate::UnixMillis;
@@ -84,6 +85,32 @@ impl std::fmt::Debug for SecretValueRow {
     }
 }
 
+/// Which events `lookup_audit` returns: one account and region, optionally one attribute,
+/// a time range, newest first, before a sequence number (for pagination).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub account: String,
+    pub region: String,
+    pub attribute: Option<(AuditAttribute, String)>,
+    pub start: Option<UnixMillis>,
+    pub end: Option<UnixMillis>,
+    pub before_seq: Option<u64>,
+    pub limit: usize,
+}
+
+/// CloudTrail's lookup attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAttribute {
+    EventId,
+    EventName,
+    ReadOnly,
+    Username,
+    ResourceType,
+    ResourceName,
+    EventSource,
+    AccessKeyId,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Installation-wide values (the root key check, the schema's owner, …).
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -157,4 +184,19 @@ pub trait Store: Send + Sync + 'static {
         secret_id: &Uuid,
         version_id: &str,
     ) -> Result<Option<SecretValueRow>, StoreError>;
+
+    /// Appends events to the audit chain in one transaction. Their sequence numbers must
+    /// follow the current head (else `Conflict`, and nothing is written).
+    fn append_audit(&self, events: &[ChainedEvent]) -> Result<(), StoreError>;
+    /// The last event of the chain, or the checkpoint of the last pruning, or the genesis.
+    fn audit_head(&self) -> Result<Checkpoint, StoreError>;
+    /// Events matching `query`, newest first.
+    fn lookup_audit(&self, query: &AuditQuery) -> Result<Vec<ChainedEvent>, StoreError>;
+    /// Events in chain order after `after_seq`, at most `limit` (for verify and export).
+    fn audit_range(&self, after_seq: u64, limit: usize) -> Result<Vec<ChainedEvent>, StoreError>;
+    /// Removes the events older than `before` from the start of the chain and records the
+    /// last removed one as the checkpoint, in one transaction. Returns the checkpoint.
+    fn prune_audit(&self, before: UnixMillis) -> Result<Checkpoint, StoreError>;
+    /// Where verification starts: the checkpoint of the last pruning, or the genesis.
+    fn audit_checkpoint(&self) -> Result<Checkpoint, StoreError>;
 }

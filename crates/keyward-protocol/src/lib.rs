@@ -5,6 +5,7 @@
 //!   decodes it into a typed request.
 //! - [`error`] is the wire form of every error: an exception name, a message and a status.
 
+pub mod cloudtrail;
 pub mod error;
 pub mod json;
 pub mod kms;

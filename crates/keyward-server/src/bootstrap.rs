@@ -223,7 +223,13 @@ pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, B
     if let Some(path) = &credentials_file {
         tracing::info!(path = %path.display(), "created the account's root access key; credentials written");
     }
-    let state = AppState::new(Arc::new(store), root, config.account_id.clone(), clock)?;
+    let state = AppState::new(
+        Arc::new(store),
+        root,
+        config.account_id.clone(),
+        clock,
+        config.audit_retention_days,
+    )?;
     Ok(Opened {
         state,
         credentials_file,

@@ -18,6 +18,8 @@ pub struct Config {
     pub root_key_file: Option<PathBuf>,
     /// How often the deletion and rotation jobs look for due keys.
     pub job_interval: Duration,
+    /// Days to keep audit events; `None` keeps them forever.
+    pub audit_retention_days: Option<u32>,
 }
 
 #[derive(Clone)]
@@ -47,6 +49,7 @@ impl Config {
             root_access_key: None,
             root_key_file: None,
             job_interval: Duration::from_secs(10),
+            audit_retention_days: None,
         }
     }
 }

@@ -1,20 +1,23 @@
 //! The HTTP edge: one route for every JSON 1.1 service. It bounds the body, verifies the
 //! signature, picks the service from `X-Amz-Target`, and renders the result.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http_body_util::{BodyExt, Limited};
-use keyward_protocol::json::parse_target;
+use keyward_protocol::cloudtrail::CloudTrailOperation;
+use keyward_protocol::json::{parse_target, ServiceModel};
 use keyward_protocol::kms::KmsOperation;
 use keyward_protocol::secretsmanager::SecretsManagerOperation;
 use keyward_protocol::sigv4::RequestParts;
 use keyward_protocol::WireError;
 
+use crate::audit::{RequestAudit, Service};
 use crate::state::AppState;
 
 /// Larger than any valid request (a 32 KiB policy or a 6 KiB blob, base64) by a wide margin.
@@ -23,6 +26,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const JSON_11: &str = "application/x-amz-json-1.1";
 const KMS_TARGET_PREFIX: &str = "TrentService";
 const SECRETS_TARGET_PREFIX: &str = "secretsmanager";
+const CLOUDTRAIL_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
 
 pub fn app(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
@@ -79,21 +83,54 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WireError> 
     }
 }
 
-async fn handle(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let target = headers
+    let (parts, body) = request.into_parts();
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
+    let target = parts
+        .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let result = dispatch(&state, &method, &uri, &headers, body, &target).await;
+    let mut audit = RequestAudit {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        time: state.inner.clock.now(),
+        source_ip,
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        service: None,
+        operation: parse_target(&target)
+            .map(|(_, op)| op.to_owned())
+            .unwrap_or_else(|| target.clone()),
+        caller: None,
+        claimed_access_key: None,
+        claimed_region: None,
+    };
+    let (result, body) = dispatch(
+        &state,
+        &mut audit,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        body,
+        &target,
+    )
+    .await;
+    // The event is durable before the caller sees the result; if it cannot be written the
+    // request fails, so no key is used unrecorded.
+    let result = match state.audit_request(&audit, &body, &result).await {
+        Ok(()) => result,
+        Err(err) => Err(err),
+    };
+    let request_id = audit.request_id;
     let reply = match result {
         Ok(body) => Reply {
             status: StatusCode::OK,
@@ -114,13 +151,30 @@ async fn handle(
 
 async fn dispatch(
     state: &AppState,
+    audit: &mut RequestAudit,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
     target: &str,
+) -> (Result<Vec<u8>, WireError>, Bytes) {
+    let body = match read_body(headers, body).await {
+        Ok(body) => body,
+        Err(err) => return (Err(err), Bytes::new()),
+    };
+    let result = dispatch_body(state, audit, method, uri, headers, &body, target).await;
+    (result, body)
+}
+
+async fn dispatch_body(
+    state: &AppState,
+    audit: &mut RequestAudit,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    target: &str,
 ) -> Result<Vec<u8>, WireError> {
-    let body = read_body(headers, body).await?;
     if headers
         .get("x-amz-content-sha256")
         .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD")
@@ -149,39 +203,68 @@ async fn dispatch(
         path: uri.path(),
         query: uri.query(),
         headers,
-        body: &body,
+        body,
     };
+    let claimed = keyward_protocol::sigv4::parse_auth(&parts);
+    if let Ok(claimed) = &claimed {
+        audit.claimed_access_key = Some(claimed.access_key_id.clone());
+        audit.claimed_region = Some(claimed.region.clone());
+    }
     let Some((prefix, operation)) = parse_target(target) else {
         // Without a target there is no service to name; authenticate for the error AWS gives
         // unsigned callers, then refuse the operation.
-        keyward_protocol::sigv4::parse_auth(&parts).map_err(|e| e.to_wire())?;
+        claimed.map_err(|e| e.to_wire())?;
         return Err(unknown_operation());
     };
+    let (service, signing_name) = match prefix {
+        KMS_TARGET_PREFIX => (
+            Service {
+                model: ServiceModel::kms(),
+                event_source: "kms.amazonaws.com",
+            },
+            "kms",
+        ),
+        SECRETS_TARGET_PREFIX => (
+            Service {
+                model: ServiceModel::secretsmanager(),
+                event_source: "secretsmanager.amazonaws.com",
+            },
+            "secretsmanager",
+        ),
+        CLOUDTRAIL_TARGET_PREFIX => (
+            Service {
+                model: ServiceModel::cloudtrail(),
+                event_source: "cloudtrail.amazonaws.com",
+            },
+            "cloudtrail",
+        ),
+        _ => {
+            claimed.map_err(|e| e.to_wire())?;
+            return Err(unknown_operation());
+        }
+    };
+    audit.service = Some(service);
+    let caller = state.authenticate(&parts, signing_name).await?;
+    audit.caller = Some(caller.clone());
+    if method != Method::POST {
+        return Err(unknown_operation());
+    }
     match prefix {
         KMS_TARGET_PREFIX => {
-            let caller = state.authenticate(&parts, "kms").await?;
-            tracing::debug!(principal = %caller.principal_arn, access_key = %caller.access_key_id, operation, "authenticated");
-            if method != Method::POST {
-                return Err(unknown_operation());
-            }
-            let operation = KmsOperation::decode(operation, &body)?;
+            let operation = KmsOperation::decode(operation, body)?;
             crate::kms::handle(state, &caller, operation)
                 .await
                 .map_err(|e| crate::errors::kms_to_wire(&e))
         }
         SECRETS_TARGET_PREFIX => {
-            let caller = state.authenticate(&parts, "secretsmanager").await?;
-            if method != Method::POST {
-                return Err(unknown_operation());
-            }
-            let operation = SecretsManagerOperation::decode(operation, &body)?;
+            let operation = SecretsManagerOperation::decode(operation, body)?;
             crate::secrets::handle(state, &caller, operation)
                 .await
                 .map_err(|e| crate::errors::secrets_to_wire(&e))
         }
         _ => {
-            keyward_protocol::sigv4::parse_auth(&parts).map_err(|e| e.to_wire())?;
-            Err(unknown_operation())
+            let operation = CloudTrailOperation::decode(operation, body)?;
+            crate::cloudtrail::handle(state, &caller, operation).await
         }
     }
 }

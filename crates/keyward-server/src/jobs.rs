@@ -17,6 +17,8 @@ pub struct JobReport {
     pub rotated: usize,
     /// Secrets whose recovery window ended.
     pub secrets_deleted: usize,
+    /// Audit events pruned by the retention policy.
+    pub audit_pruned: u64,
 }
 
 pub(crate) async fn run_periodically(state: AppState, interval: Duration) {
@@ -63,6 +65,12 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
                     tracing::info!(secret = %secret.arn, "deleted secret at the end of its recovery window");
                     report.secrets_deleted += 1;
                 }
+            }
+            if let Some(days) = inner.audit_retention_days {
+                let before = now.plus_days(0).plus_millis(-i64::from(days) * keyward_core::clock::MILLIS_PER_DAY);
+                let was = inner.store.audit_checkpoint()?.seq;
+                let checkpoint = inner.store.prune_audit(before)?;
+                report.audit_pruned = checkpoint.seq.saturating_sub(was);
             }
             Ok(report)
         })

@@ -3,9 +3,11 @@
 //! codec → HTTP. [`app`] builds the router so tests drive it in-process; [`run`] owns the
 //! listener, the background jobs and shutdown.
 
+mod audit;
 mod auth;
 mod bootstrap;
 mod cache;
+mod cloudtrail;
 pub mod config;
 mod errors;
 mod http;

@@ -22,6 +22,9 @@ pub(crate) struct Inner {
     pub aliases: AliasCache,
     pub credentials: CredentialCache,
     pub secrets: crate::secrets::cache::SecretCache,
+    pub audit: crate::audit::writer::AuditWriter,
+    /// Days to keep audit events; `None` keeps them forever.
+    pub audit_retention_days: Option<u32>,
     /// Serializes the first-use creation of AWS managed keys.
     pub managed_keys: tokio::sync::Mutex<()>,
 }
@@ -32,8 +35,10 @@ impl AppState {
         root: RootKey,
         account: AccountId,
         clock: Arc<dyn Clock>,
+        audit_retention_days: Option<u32>,
     ) -> Result<Self, KmsError> {
         let aliases = AliasCache::load(store.as_ref())?;
+        let audit = crate::audit::writer::AuditWriter::start(store.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -44,6 +49,8 @@ impl AppState {
                 aliases,
                 credentials: CredentialCache::default(),
                 secrets: Default::default(),
+                audit,
+                audit_retention_days,
                 managed_keys: tokio::sync::Mutex::new(()),
             }),
         })

@@ -1,71 +1,13 @@
 //! Integration tests: the server in-process, driven by the AWS SDK for Rust.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyState;
-use aws_sdk_kms::Client;
-use keyward_core::{Clock, ManualClock, SystemClock};
-use keyward_server::config::{Config, RootAccessKey};
-
-const ACCESS_KEY_ID: &str = "AKIAKEYWARDTEST00001";
-const SECRET: &str = "keyward-integration-test-secret-0000000001";
-
-struct Server {
-    client: Client,
-    clock: Arc<ManualClock>,
-    state: keyward_server::AppState,
-    _dir: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::with_data_dir(dir.path().join("data"));
-    config.root_access_key = Some(RootAccessKey {
-        access_key_id: ACCESS_KEY_ID.into(),
-        secret_access_key: SECRET.into(),
-    });
-    let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let opened = keyward_server::open_blocking(&config, clock.clone()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = opened.state.clone();
-    tokio::spawn(keyward_server::serve(
-        listener,
-        opened.state,
-        Duration::from_secs(3600),
-        async {
-            let _ = rx.await;
-        },
-    ));
-    let credentials = aws_credential_types::Credentials::from_keys(ACCESS_KEY_ID, SECRET, None);
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .endpoint_url(format!("http://{addr}"))
-        .load()
-        .await;
-    Server {
-        client: Client::new(&sdk_config),
-        clock,
-        state,
-        _dir: dir,
-        shutdown: Some(tx),
-    }
-}
+use common::start;
+use keyward_core::Clock;
 
 fn code<E: ProvideErrorMetadata>(err: &aws_sdk_kms::error::SdkError<E>) -> String {
     err.as_service_error()

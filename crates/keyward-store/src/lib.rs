@@ -2,6 +2,7 @@
 //! journal, `synchronous=FULL`, so every acknowledged write survives a crash.
 
 mod sqlite;
+mod sqlite_audit;
 mod sqlite_secrets;
 
 pub use sqlite::SqliteStore;

@@ -2,14 +2,15 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use keyward_core::alias::AliasRecord;
+use keyward_core::audit::{ChainedEvent, Checkpoint};
 use keyward_core::key::KeyRecord;
 use keyward_core::secret::SecretRecord;
-use keyward_core::store::{AccessKeyRow, MaterialRow, SecretValueRow};
+use keyward_core::store::{AccessKeyRow, AuditQuery, MaterialRow, SecretValueRow};
 use keyward_core::{Store, StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::sqlite_secrets;
+use crate::{sqlite_audit, sqlite_secrets};
 
 /// Each entry moves the schema one version forward; `PRAGMA user_version` records where a
 /// database stands.
@@ -71,6 +72,37 @@ CREATE TABLE secret_values (
     binary INTEGER NOT NULL,
     PRIMARY KEY (secret_id, version_id)
 );
+"#,
+    r#"
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
+    event_time INTEGER NOT NULL,
+    event_source TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    read_only INTEGER NOT NULL,
+    username TEXT,
+    access_key_id TEXT,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX audit_by_scope ON audit_events (account, region, seq);
+CREATE INDEX audit_by_time ON audit_events (event_time);
+CREATE INDEX audit_by_name ON audit_events (account, region, event_name, seq);
+CREATE INDEX audit_by_username ON audit_events (account, region, username, seq);
+CREATE INDEX audit_by_source ON audit_events (account, region, event_source, seq);
+CREATE INDEX audit_by_access_key ON audit_events (account, region, access_key_id, seq);
+CREATE TABLE audit_resources (
+    seq INTEGER NOT NULL REFERENCES audit_events (seq) ON DELETE CASCADE,
+    resource_type TEXT NOT NULL,
+    resource_name TEXT NOT NULL
+);
+CREATE INDEX audit_resources_by_event ON audit_resources (seq);
+CREATE INDEX audit_resources_by_name ON audit_resources (resource_name, seq);
+CREATE INDEX audit_resources_by_type ON audit_resources (resource_type, seq);
 "#,
 ];
 
@@ -143,12 +175,14 @@ impl SqliteStore {
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
+        // Room for every statement the store caches (the audit lookups alone are nine).
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+    pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn
             .lock()
             .map_err(|_| StoreError::Backend("connection lock poisoned".into()))
@@ -500,6 +534,30 @@ impl Store for SqliteStore {
         version_id: &str,
     ) -> Result<Option<SecretValueRow>, StoreError> {
         sqlite_secrets::value(&*self.conn()?, secret_id, version_id)
+    }
+
+    fn append_audit(&self, events: &[ChainedEvent]) -> Result<(), StoreError> {
+        sqlite_audit::append(&mut *self.conn()?, events)
+    }
+
+    fn audit_head(&self) -> Result<Checkpoint, StoreError> {
+        sqlite_audit::head(&mut *self.conn()?)
+    }
+
+    fn lookup_audit(&self, query: &AuditQuery) -> Result<Vec<ChainedEvent>, StoreError> {
+        sqlite_audit::lookup(&mut *self.conn()?, query)
+    }
+
+    fn audit_range(&self, after_seq: u64, limit: usize) -> Result<Vec<ChainedEvent>, StoreError> {
+        sqlite_audit::range(&mut *self.conn()?, after_seq, limit)
+    }
+
+    fn prune_audit(&self, before: UnixMillis) -> Result<Checkpoint, StoreError> {
+        sqlite_audit::prune(&mut *self.conn()?, before)
+    }
+
+    fn audit_checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        sqlite_audit::checkpoint(&*self.conn()?)
     }
 }
 

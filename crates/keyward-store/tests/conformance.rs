@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
+use keyward_core::audit::{self, AuditEvent, ChainedEvent, Checkpoint};
 use keyward_core::key::{KeyManager, KeyRecord, KeyState};
 use keyward_core::secret::{SecretRecord, VersionInfo, AWSCURRENT, AWSPREVIOUS};
-use keyward_core::store::{AccessKeyRow, MaterialRow, SecretValueRow};
+use keyward_core::store::{AccessKeyRow, AuditAttribute, AuditQuery, MaterialRow, SecretValueRow};
 use keyward_core::{Store, StoreError, UnixMillis};
+use keyward_crypto::sha256;
 use keyward_store::SqliteStore;
 use uuid::Uuid;
 
@@ -450,6 +452,611 @@ fn secret_listing_is_by_name_within_scope(store: &dyn Store) {
         .is_empty());
 }
 
+const KMS: &str = "kms.amazonaws.com";
+const SM: &str = "secretsmanager.amazonaws.com";
+const KEY_TYPE: &str = "AWS::KMS::Key";
+const SECRET_TYPE: &str = "AWS::SecretsManager::Secret";
+
+fn audit_event(account: &str, region: &str, name: &str, time: i64) -> AuditEvent {
+    AuditEvent {
+        event_id: Uuid::new_v4().to_string(),
+        event_time: UnixMillis(time),
+        event_source: KMS.into(),
+        event_name: name.into(),
+        read_only: false,
+        username: None,
+        access_key_id: None,
+        resources: vec![],
+        account: account.into(),
+        region: region.into(),
+        record: format!("{{\"eventName\":\"{name}\"}}"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn detailed_event(
+    account: &str,
+    region: &str,
+    name: &str,
+    time: i64,
+    source: &str,
+    read_only: bool,
+    user: Option<&str>,
+    access_key: Option<&str>,
+    resources: &[(&str, &str)],
+) -> AuditEvent {
+    AuditEvent {
+        event_source: source.into(),
+        read_only,
+        username: user.map(Into::into),
+        access_key_id: access_key.map(Into::into),
+        resources: resources
+            .iter()
+            .map(|(kind, name)| ((*kind).into(), (*name).into()))
+            .collect(),
+        ..audit_event(account, region, name, time)
+    }
+}
+
+fn at(event: &ChainedEvent) -> Checkpoint {
+    Checkpoint {
+        seq: event.seq,
+        hash: event.hash,
+    }
+}
+
+/// Links `events` after `prev`, as the audit writer does.
+fn chain(prev: Checkpoint, events: Vec<AuditEvent>) -> Vec<ChainedEvent> {
+    let mut head = prev;
+    events
+        .into_iter()
+        .map(|event| {
+            let chained = audit::link(head, event, sha256);
+            head = at(&chained);
+            chained
+        })
+        .collect()
+}
+
+/// Appends `events` after the current head, in one batch.
+fn append(store: &dyn Store, events: Vec<AuditEvent>) -> Vec<ChainedEvent> {
+    let chained = chain(store.audit_head().unwrap(), events);
+    store.append_audit(&chained).unwrap();
+    chained
+}
+
+fn all_audit(store: &dyn Store) -> Vec<ChainedEvent> {
+    store.audit_range(0, usize::MAX).unwrap()
+}
+
+fn scope_query(account: &str, region: &str) -> AuditQuery {
+    AuditQuery {
+        account: account.into(),
+        region: region.into(),
+        attribute: None,
+        start: None,
+        end: None,
+        before_seq: None,
+        limit: 100,
+    }
+}
+
+fn seqs(events: &[ChainedEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+fn audit_appends_follow_the_head(store: &dyn Store) {
+    // Nothing in the suite writes the audit trail before this check.
+    assert_eq!(store.audit_head().unwrap(), Checkpoint::GENESIS);
+    assert_eq!(store.audit_checkpoint().unwrap(), Checkpoint::GENESIS);
+    assert!(all_audit(store).is_empty());
+    store.append_audit(&[]).unwrap();
+    assert_eq!(store.audit_head().unwrap(), Checkpoint::GENESIS);
+
+    let account = "700000000000";
+    let first = append(
+        store,
+        vec![
+            detailed_event(
+                account,
+                "us-east-1",
+                "CreateKey",
+                1_000,
+                KMS,
+                false,
+                Some("alice"),
+                Some("AKIA1"),
+                &[(KEY_TYPE, "arn:k1")],
+            ),
+            audit_event(account, "us-east-1", "ListKeys", 1_001),
+            detailed_event(
+                account,
+                "us-east-1",
+                "GetSecretValue",
+                1_002,
+                SM,
+                true,
+                Some(""),
+                None,
+                &[(SECRET_TYPE, "arn:s1"), (KEY_TYPE, "arn:k1")],
+            ),
+        ],
+    );
+    assert_eq!(seqs(&first), [1, 2, 3]);
+    assert_eq!(first[0].prev_hash, audit::GENESIS);
+    assert_eq!(store.audit_head().unwrap(), at(&first[2]));
+    // Stored whole: every field, `Some("")` apart from `None`, resources in order.
+    assert_eq!(all_audit(store), first);
+    let second = append(
+        store,
+        vec![audit_event(account, "us-east-1", "Encrypt", 1_003)],
+    );
+    assert_eq!(seqs(&second), [4]);
+    assert_eq!(second[0].prev_hash, first[2].hash);
+    let head = store.audit_head().unwrap();
+    assert_eq!(head, at(&second[0]));
+    let stored = all_audit(store);
+
+    // Each refused batch carries resources, so a leftover resource row would show on the
+    // event appended at the end.
+    let refused = |name: &str| {
+        detailed_event(
+            account,
+            "us-east-1",
+            name,
+            1_004,
+            KMS,
+            false,
+            Some("mallory"),
+            None,
+            &[(KEY_TYPE, "arn:refused")],
+        )
+    };
+    let unchanged = || {
+        assert_eq!(store.audit_head().unwrap(), head);
+        assert_eq!(all_audit(store), stored);
+        assert!(store.audit_range(head.seq, 10).unwrap().is_empty());
+    };
+    // A sequence number skipped.
+    let skipping = chain(
+        Checkpoint {
+            seq: head.seq + 1,
+            hash: head.hash,
+        },
+        vec![refused("Skip")],
+    );
+    assert_eq!(store.append_audit(&skipping), Err(StoreError::Conflict));
+    unchanged();
+    // The right sequence number, the wrong previous hash.
+    let unlinked = chain(
+        Checkpoint {
+            seq: head.seq,
+            hash: [7; 32],
+        },
+        vec![refused("Unlinked")],
+    );
+    assert_eq!(store.append_audit(&unlinked), Err(StoreError::Conflict));
+    unchanged();
+    // A writer behind the head, and one starting over from the genesis.
+    let stale = chain(at(&first[2]), vec![refused("Stale")]);
+    assert_eq!(store.append_audit(&stale), Err(StoreError::Conflict));
+    let restart = chain(Checkpoint::GENESIS, vec![refused("Restart")]);
+    assert_eq!(store.append_audit(&restart), Err(StoreError::Conflict));
+    unchanged();
+    // A batch that starts right but breaks later is refused whole.
+    let mut gap = chain(head, vec![refused("Good")]);
+    gap.extend(chain(
+        Checkpoint {
+            seq: gap[0].seq + 1,
+            hash: gap[0].hash,
+        },
+        vec![refused("Gap")],
+    ));
+    assert_eq!(store.append_audit(&gap), Err(StoreError::Conflict));
+    unchanged();
+    let mut relinked = chain(head, vec![refused("Good")]);
+    relinked.extend(chain(
+        Checkpoint {
+            seq: relinked[0].seq,
+            hash: [7; 32],
+        },
+        vec![refused("Relinked")],
+    ));
+    assert_eq!(store.append_audit(&relinked), Err(StoreError::Conflict));
+    unchanged();
+    // An event id already stored, after a valid event in the same batch.
+    let mut twin = refused("Twin");
+    twin.event_id = first[1].event.event_id.clone();
+    let duplicate = chain(head, vec![refused("Good"), twin]);
+    assert!(matches!(
+        store.append_audit(&duplicate),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    unchanged();
+
+    let next = append(
+        store,
+        vec![audit_event(account, "us-east-1", "Decrypt", 1_005)],
+    );
+    assert_eq!(next[0].seq, head.seq + 1);
+    assert_eq!(store.audit_range(head.seq, 10).unwrap(), next);
+}
+
+fn audit_lookups_filter_and_page(store: &dyn Store) {
+    let (account, other_account) = ("710000000000", "710000000001");
+    let (region, other_region) = ("us-east-1", "eu-west-1");
+    let (arn_a, arn_b, secret_arn) = ("arn:key-a", "arn:key-b", "arn:secret");
+    let events = append(
+        store,
+        vec![
+            detailed_event(
+                other_account,
+                region,
+                "CreateKey",
+                10_000,
+                KMS,
+                false,
+                Some("alice"),
+                Some("AKIA1"),
+                &[(KEY_TYPE, arn_a)],
+            ),
+            detailed_event(
+                account,
+                region,
+                "CreateKey",
+                10_000,
+                KMS,
+                false,
+                Some("alice"),
+                Some("AKIA1"),
+                &[(KEY_TYPE, arn_a)],
+            ),
+            detailed_event(
+                account,
+                other_region,
+                "Encrypt",
+                10_050,
+                KMS,
+                false,
+                Some("alice"),
+                Some("AKIA1"),
+                &[(KEY_TYPE, arn_a)],
+            ),
+            detailed_event(
+                account,
+                region,
+                "Encrypt",
+                10_100,
+                KMS,
+                false,
+                Some("alice"),
+                Some("AKIA1"),
+                &[(KEY_TYPE, arn_a)],
+            ),
+            detailed_event(
+                account,
+                region,
+                "DescribeKey",
+                10_200,
+                KMS,
+                true,
+                Some("bob"),
+                Some("AKIA2"),
+                &[(KEY_TYPE, arn_b)],
+            ),
+            // Names the same key twice, and not in sorted order.
+            detailed_event(
+                account,
+                region,
+                "GetSecretValue",
+                10_300,
+                SM,
+                true,
+                Some("bob"),
+                Some("AKIA2"),
+                &[
+                    (KEY_TYPE, arn_a),
+                    (SECRET_TYPE, secret_arn),
+                    (KEY_TYPE, arn_a),
+                ],
+            ),
+            detailed_event(
+                account,
+                region,
+                "ListKeys",
+                10_400,
+                KMS,
+                true,
+                Some("alice"),
+                None,
+                &[],
+            ),
+            detailed_event(
+                other_account,
+                region,
+                "GetSecretValue",
+                10_400,
+                SM,
+                true,
+                Some("bob"),
+                Some("AKIA2"),
+                &[(SECRET_TYPE, secret_arn)],
+            ),
+        ],
+    );
+    let (n0, e1, n1, e2, e3, e4, e5, n2) = (
+        &events[0], &events[1], &events[2], &events[3], &events[4], &events[5], &events[6],
+        &events[7],
+    );
+    let ids = |list: &[&ChainedEvent]| list.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let query = |attribute: Option<(AuditAttribute, &str)>| AuditQuery {
+        attribute: attribute.map(|(a, v)| (a, v.to_owned())),
+        ..scope_query(account, region)
+    };
+    let found = |q: &AuditQuery| seqs(&store.lookup_audit(q).unwrap());
+    let by = |attribute: AuditAttribute, value: &str| found(&query(Some((attribute, value))));
+
+    // Whole events, newest first, resources in stored order.
+    let newest_first: Vec<ChainedEvent> = [e5, e4, e3, e2, e1].into_iter().cloned().collect();
+    assert_eq!(store.lookup_audit(&query(None)).unwrap(), newest_first);
+    assert_eq!(
+        store
+            .lookup_audit(&query(Some((AuditAttribute::ResourceName, arn_a))))
+            .unwrap(),
+        [e4, e2, e1].into_iter().cloned().collect::<Vec<_>>()
+    );
+
+    use AuditAttribute::*;
+    assert_eq!(by(EventId, &e3.event.event_id), ids(&[e3]));
+    assert_eq!(by(EventId, &n0.event.event_id), ids(&[]));
+    assert_eq!(by(EventId, "no-such-event"), ids(&[]));
+    assert_eq!(by(EventName, "Encrypt"), ids(&[e2]));
+    assert_eq!(by(EventName, "GetSecretValue"), ids(&[e4]));
+    assert_eq!(by(EventName, "Decrypt"), ids(&[]));
+    assert_eq!(by(ReadOnly, "true"), ids(&[e5, e4, e3]));
+    assert_eq!(by(ReadOnly, "false"), ids(&[e2, e1]));
+    assert_eq!(by(ReadOnly, "maybe"), ids(&[]));
+    assert_eq!(by(Username, "alice"), ids(&[e5, e2, e1]));
+    assert_eq!(by(Username, "bob"), ids(&[e4, e3]));
+    assert_eq!(by(ResourceType, KEY_TYPE), ids(&[e4, e3, e2, e1]));
+    assert_eq!(by(ResourceType, SECRET_TYPE), ids(&[e4]));
+    assert_eq!(by(ResourceName, arn_b), ids(&[e3]));
+    assert_eq!(by(ResourceName, secret_arn), ids(&[e4]));
+    assert_eq!(by(ResourceName, KEY_TYPE), ids(&[]));
+    assert_eq!(by(EventSource, SM), ids(&[e4]));
+    assert_eq!(by(EventSource, KMS), ids(&[e5, e3, e2, e1]));
+    assert_eq!(by(AccessKeyId, "AKIA2"), ids(&[e4, e3]));
+    assert_eq!(by(AccessKeyId, "AKIA1"), ids(&[e2, e1]));
+
+    // Time ranges include both ends.
+    let timed = |start: Option<i64>, end: Option<i64>| AuditQuery {
+        start: start.map(UnixMillis),
+        end: end.map(UnixMillis),
+        ..query(None)
+    };
+    assert_eq!(
+        found(&timed(Some(10_100), Some(10_300))),
+        ids(&[e4, e3, e2])
+    );
+    assert_eq!(found(&timed(Some(10_101), None)), ids(&[e5, e4, e3]));
+    assert_eq!(found(&timed(None, Some(10_099))), ids(&[e1]));
+    assert_eq!(found(&timed(Some(10_401), None)), ids(&[]));
+    assert_eq!(
+        found(&AuditQuery {
+            start: Some(UnixMillis(10_100)),
+            ..query(Some((Username, "alice")))
+        }),
+        ids(&[e5, e2])
+    );
+
+    // Pages, newest first, each before the last one seen.
+    let page = |attribute: Option<(AuditAttribute, &str)>, before: Option<&ChainedEvent>, limit| {
+        found(&AuditQuery {
+            before_seq: before.map(|e| e.seq),
+            limit,
+            ..query(attribute)
+        })
+    };
+    assert_eq!(page(None, None, 2), ids(&[e5, e4]));
+    assert_eq!(page(None, Some(e4), 2), ids(&[e3, e2]));
+    assert_eq!(page(None, Some(e2), 2), ids(&[e1]));
+    assert_eq!(page(None, Some(e1), 2), ids(&[]));
+    assert_eq!(page(None, None, 0), ids(&[]));
+    assert_eq!(
+        found(&AuditQuery {
+            before_seq: Some(0),
+            ..query(None)
+        }),
+        ids(&[])
+    );
+    // An event naming a resource twice counts once toward the limit.
+    assert_eq!(page(Some((ResourceName, arn_a)), None, 2), ids(&[e4, e2]));
+    assert_eq!(page(Some((ResourceName, arn_a)), Some(e2), 2), ids(&[e1]));
+    assert_eq!(page(Some((ResourceType, KEY_TYPE)), None, 1), ids(&[e4]));
+    assert_eq!(
+        page(Some((ResourceType, KEY_TYPE)), Some(e4), 2),
+        ids(&[e3, e2])
+    );
+    assert_eq!(page(Some((Username, "alice")), Some(e5), 1), ids(&[e2]));
+
+    // Scoped by account and region.
+    assert_eq!(found(&scope_query(account, other_region)), ids(&[n1]));
+    assert_eq!(found(&scope_query(other_account, region)), ids(&[n2, n0]));
+    assert_eq!(
+        found(&AuditQuery {
+            attribute: Some((ResourceName, secret_arn.into())),
+            ..scope_query(other_account, region)
+        }),
+        ids(&[n2])
+    );
+    assert_eq!(found(&scope_query(account, "ap-south-1")), ids(&[]));
+}
+
+fn audit_range_pages_in_chain_order(store: &dyn Store) {
+    let start = store.audit_head().unwrap();
+    let account = "720000000000";
+    let mut events = append(
+        store,
+        vec![
+            audit_event(account, "us-east-1", "Encrypt", 20_000),
+            audit_event(account, "us-east-1", "Decrypt", 20_001),
+        ],
+    );
+    events.extend(append(
+        store,
+        (0..3)
+            .map(|i| {
+                detailed_event(
+                    account,
+                    "us-east-1",
+                    "GenerateDataKey",
+                    20_002 + i,
+                    KMS,
+                    false,
+                    None,
+                    None,
+                    &[(KEY_TYPE, "arn:k"), (KEY_TYPE, &format!("arn:k{i}"))],
+                )
+            })
+            .collect(),
+    ));
+    assert_eq!(store.audit_range(start.seq, 2).unwrap(), events[..2]);
+    assert_eq!(store.audit_range(events[1].seq, 2).unwrap(), events[2..4]);
+    assert_eq!(store.audit_range(events[3].seq, 2).unwrap(), events[4..]);
+    assert!(store.audit_range(events[4].seq, 2).unwrap().is_empty());
+    assert!(store.audit_range(start.seq, 0).unwrap().is_empty());
+    assert!(store.audit_range(u64::MAX, 10).unwrap().is_empty());
+
+    // The whole stored chain verifies from its checkpoint.
+    let checkpoint = store.audit_checkpoint().unwrap();
+    let chain = store.audit_range(checkpoint.seq, usize::MAX).unwrap();
+    assert_eq!(
+        audit::verify(checkpoint, &chain, sha256),
+        Ok(store.audit_head().unwrap())
+    );
+}
+
+fn audit_pruning_keeps_a_verifiable_suffix(store: &dyn Store) {
+    // Every event the checks before this one appended is older than 1_000_000.
+    let account = "730000000000";
+    let pruned_resource = [(KEY_TYPE, "arn:pruned")];
+    let old = |name: &str, time: i64| {
+        detailed_event(
+            account,
+            "us-east-1",
+            name,
+            time,
+            KMS,
+            false,
+            None,
+            None,
+            &pruned_resource,
+        )
+    };
+    let events = append(
+        store,
+        vec![
+            old("A", 1_000_000),
+            old("B", 1_000_100),
+            audit_event(account, "us-east-1", "C", 3_000_000),
+            // Older than the event before it: it stays, as the chain can only lose a prefix.
+            audit_event(account, "us-east-1", "D", 1_000_200),
+            audit_event(account, "us-east-1", "E", 1_000_300),
+        ],
+    );
+    let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| events[i].clone());
+
+    let checkpoint = store.prune_audit(UnixMillis(2_000_000)).unwrap();
+    assert_eq!(checkpoint, at(&b));
+    assert_eq!(store.audit_checkpoint().unwrap(), checkpoint);
+    assert_eq!(store.audit_head().unwrap(), at(&e));
+    let kept = vec![c.clone(), d.clone(), e.clone()];
+    assert_eq!(all_audit(store), kept);
+    assert_eq!(store.audit_range(checkpoint.seq, usize::MAX).unwrap(), kept);
+    assert_eq!(audit::verify(checkpoint, &kept, sha256), Ok(at(&e)));
+    let by_id = |event: &ChainedEvent| {
+        seqs(
+            &store
+                .lookup_audit(&AuditQuery {
+                    attribute: Some((AuditAttribute::EventId, event.event.event_id.clone())),
+                    ..scope_query(account, "us-east-1")
+                })
+                .unwrap(),
+        )
+    };
+    assert!(by_id(&a).is_empty());
+    assert!(by_id(&b).is_empty());
+    assert_eq!(by_id(&d), [d.seq]);
+    assert_eq!(
+        seqs(
+            &store
+                .lookup_audit(&scope_query(account, "us-east-1"))
+                .unwrap()
+        ),
+        [e.seq, d.seq, c.seq]
+    );
+    assert!(store
+        .lookup_audit(&AuditQuery {
+            attribute: Some((AuditAttribute::ResourceName, "arn:pruned".into())),
+            ..scope_query(account, "us-east-1")
+        })
+        .unwrap()
+        .is_empty());
+
+    // Nothing more to prune: the checkpoint stays, and so does every event. An event at
+    // exactly `before` is not older than it.
+    for before in [2_000_000, 0, 3_000_000] {
+        assert_eq!(store.prune_audit(UnixMillis(before)).unwrap(), checkpoint);
+        assert_eq!(all_audit(store), kept);
+    }
+
+    // The chain goes on from the head after pruning.
+    let f = append(
+        store,
+        vec![audit_event(account, "us-east-1", "F", 4_000_000)],
+    );
+    assert_eq!(f[0].seq, e.seq + 1);
+    let checkpoint = store.prune_audit(UnixMillis(3_500_000)).unwrap();
+    assert_eq!(checkpoint, at(&e));
+    assert_eq!(all_audit(store), f);
+    assert_eq!(audit::verify(checkpoint, &f, sha256), Ok(at(&f[0])));
+
+    // Pruning everything leaves the head at the checkpoint.
+    let checkpoint = store.prune_audit(UnixMillis(i64::MAX)).unwrap();
+    assert_eq!(checkpoint, at(&f[0]));
+    assert_eq!(store.audit_checkpoint().unwrap(), checkpoint);
+    assert_eq!(store.audit_head().unwrap(), checkpoint);
+    assert!(all_audit(store).is_empty());
+    assert_eq!(store.prune_audit(UnixMillis(i64::MAX)).unwrap(), checkpoint);
+    let restart = chain(
+        Checkpoint::GENESIS,
+        vec![audit_event(account, "us-east-1", "G", 5)],
+    );
+    assert_eq!(store.append_audit(&restart), Err(StoreError::Conflict));
+    let skipping = chain(
+        Checkpoint {
+            seq: checkpoint.seq + 1,
+            hash: checkpoint.hash,
+        },
+        vec![audit_event(account, "us-east-1", "G", 5)],
+    );
+    assert_eq!(store.append_audit(&skipping), Err(StoreError::Conflict));
+    let g = append(
+        store,
+        vec![audit_event(account, "us-east-1", "G", 5_000_000)],
+    );
+    assert_eq!(g[0].seq, checkpoint.seq + 1);
+    assert_eq!(g[0].prev_hash, checkpoint.hash);
+    assert_eq!(
+        audit::verify(
+            store.audit_checkpoint().unwrap(),
+            &store.audit_range(checkpoint.seq, usize::MAX).unwrap(),
+            sha256
+        ),
+        Ok(at(&g[0]))
+    );
+}
+
 fn suite(store: &dyn Store) {
     keys_round_trip_with_optimistic_revisions(store);
     listing_pages_by_scope(store);
@@ -462,6 +1069,10 @@ fn suite(store: &dyn Store) {
     deleting_a_secret_removes_its_values(store);
     secrets_are_due_at_their_deletion_date(store);
     secret_listing_is_by_name_within_scope(store);
+    audit_appends_follow_the_head(store);
+    audit_lookups_filter_and_page(store);
+    audit_range_pages_in_chain_order(store);
+    audit_pruning_keeps_a_verifiable_suffix(store);
 }
 
 #[test]
@@ -488,4 +1099,56 @@ fn sqlite_file_passes_the_suite_and_survives_reopen() {
         reopened.get_secret_value(&s.id, "v1").unwrap(),
         Some(value(s.id, "v1"))
     );
+}
+
+#[test]
+fn sqlite_audit_trail_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyward.db");
+    let store = SqliteStore::open(&path).unwrap();
+    suite(&store);
+    // The suite pruned, so the checkpoint is not the genesis.
+    let checkpoint = store.audit_checkpoint().unwrap();
+    assert_ne!(checkpoint, Checkpoint::GENESIS);
+    let appended = append(
+        &store,
+        vec![detailed_event(
+            "740000000000",
+            "us-east-1",
+            "Decrypt",
+            6_000_000,
+            KMS,
+            true,
+            Some("carol"),
+            Some("AKIA3"),
+            &[(KEY_TYPE, "arn:kept")],
+        )],
+    );
+    let stored = store.audit_range(checkpoint.seq, usize::MAX).unwrap();
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.audit_checkpoint().unwrap(), checkpoint);
+    assert_eq!(reopened.audit_head().unwrap(), at(&appended[0]));
+    let chain = reopened.audit_range(checkpoint.seq, usize::MAX).unwrap();
+    assert_eq!(chain, stored);
+    assert_eq!(
+        audit::verify(checkpoint, &chain, sha256),
+        Ok(at(&appended[0]))
+    );
+    assert_eq!(
+        reopened
+            .lookup_audit(&AuditQuery {
+                attribute: Some((AuditAttribute::ResourceName, "arn:kept".into())),
+                ..scope_query("740000000000", "us-east-1")
+            })
+            .unwrap(),
+        appended
+    );
+    // After pruning everything, the head comes from the stored checkpoint alone.
+    let last = reopened.prune_audit(UnixMillis(i64::MAX)).unwrap();
+    drop(reopened);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.audit_checkpoint().unwrap(), last);
+    assert_eq!(reopened.audit_head().unwrap(), at(&appended[0]));
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod audit_cmd;
 use keyward_server::config::{Config, RootAccessKey, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 
 #[derive(Parser)]
@@ -23,6 +25,32 @@ struct Cli {
 enum Command {
     /// Run the server.
     Server(ServerArgs),
+    /// Check or export the audit trail of a data directory.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report the first gap, edit or reorder (exit status 1).
+    Verify {
+        #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Write CloudTrail log file JSON (`{"Records":[…]}`, gzip) for a time range.
+    Export {
+        #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Earliest event time (RFC 3339 or epoch seconds).
+        #[arg(long, value_parser = audit_cmd::parse_time)]
+        start: Option<keyward_core::UnixMillis>,
+        /// Latest event time (RFC 3339 or epoch seconds).
+        #[arg(long, value_parser = audit_cmd::parse_time)]
+        end: Option<keyward_core::UnixMillis>,
+        /// Output file, or - for standard output.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,6 +80,10 @@ struct ServerArgs {
     /// How often, in seconds, the deletion and rotation jobs run.
     #[arg(long, env = "KEYWARD_JOB_INTERVAL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     job_interval_seconds: u64,
+    /// Days to keep audit events; older ones are pruned (a checkpoint keeps the chain
+    /// verifiable). 0 keeps them forever.
+    #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", default_value_t = 0)]
+    audit_retention_days: u32,
     /// The root access key id to use instead of a generated one (with the secret below).
     #[arg(
         long = "root-access-key-id",
@@ -134,6 +166,7 @@ async fn server(args: ServerArgs) -> ExitCode {
         root_access_key,
         root_key_file: args.root_key_file,
         job_interval: Duration::from_secs(args.job_interval_seconds),
+        audit_retention_days: (args.audit_retention_days > 0).then_some(args.audit_retention_days),
     };
     match keyward_server::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,5 +191,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
+        Command::Audit(AuditCommand::Verify { data_dir }) => audit_cmd::verify_chain(&data_dir),
+        Command::Audit(AuditCommand::Export {
+            data_dir,
+            start,
+            end,
+            output,
+        }) => audit_cmd::export(&data_dir, start, end, &output),
     }
 }

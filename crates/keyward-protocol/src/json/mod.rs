@@ -6,6 +6,7 @@
 //! input gets AWS's own answers: `SerializationException` for JSON that does not fit the shape,
 //! `ValidationException` listing every violated constraint.
 
+mod audit_view;
 mod blob;
 #[cfg(test)]
 pub(crate) mod examples;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
+pub use audit_view::Direction;
 pub use blob::Blob;
 pub use model::ServiceModel;
 pub use secret_text::SecretText;

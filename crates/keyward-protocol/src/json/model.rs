@@ -89,6 +89,12 @@ impl ServiceModel {
         MODEL.get_or_init(|| embedded(include_str!("../../models/secretsmanager.json")))
     }
 
+    /// AWS CloudTrail, `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101`.
+    pub fn cloudtrail() -> &'static ServiceModel {
+        static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+        MODEL.get_or_init(|| embedded(include_str!("../../models/cloudtrail.json")))
+    }
+
     /// Compiles a trimmed botocore model.
     pub(crate) fn from_json(source: &str) -> Result<Self, String> {
         let raw: RawModel = serde_json::from_str(source).map_err(|e| e.to_string())?;
@@ -400,6 +406,26 @@ mod tests {
         assert!(model.shape(secret).sensitive);
         let entry = model.shape_id("SecretValueEntry").unwrap();
         assert!(model.shape(entry).conceals && !model.shape(entry).sensitive);
+    }
+
+    #[test]
+    fn cloudtrail_model_is_the_cloudtrail_wire() {
+        let model = ServiceModel::cloudtrail();
+        assert_eq!(
+            model.target_prefix(),
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"
+        );
+        assert_eq!(model.service_id(), "CloudTrail");
+        assert!(model.has_operation("LookupEvents"));
+        assert!(model.has_output("LookupEvents"));
+        // The only patterns the regex crate cannot compile are the two Java surrogate-range
+        // ones; values of those shapes are accepted unchecked.
+        let mut unchecked: Vec<_> = model.unchecked_patterns().map(|(shape, _)| shape).collect();
+        unchecked.sort_unstable();
+        assert_eq!(unchecked, ["PartitionKeyName", "PartitionKeyType"]);
+        // LookupEvents' timestamps carry no timestampFormat: JSON 1.1's default, epoch seconds.
+        let date = model.shape_id("Date").unwrap();
+        assert!(matches!(model.shape(date).kind, Kind::Timestamp));
     }
 
     #[test]

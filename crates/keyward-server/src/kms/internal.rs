@@ -7,6 +7,7 @@ use keyward_core::alias::AliasRecord;
 use keyward_core::key::{KeyManager, KeyRecord, KeyState};
 use keyward_core::policy::default_key_policy;
 use keyward_core::{KmsError, StoreError};
+use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -19,13 +20,29 @@ use crate::state::AppState;
 pub(crate) async fn generate_data_key(
     state: &AppState,
     caller: &Caller,
+    invoked_by: &str,
     key_id: &str,
     length: usize,
     context: &BTreeMap<String, String>,
 ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, String), KmsError> {
-    let length = i32::try_from(length).map_err(|_| KmsError::Internal("data key length".into()))?;
-    let (key, plaintext, blob) =
-        super::crypto::data_key(state, caller, key_id, Some(length), None, context).await?;
+    let bytes = i32::try_from(length).map_err(|_| KmsError::Internal("data key length".into()))?;
+    let result = super::crypto::data_key(state, caller, key_id, Some(bytes), None, context).await;
+    let key_arn = result.as_ref().ok().map(|(key, _, _)| key.record.arn());
+    let parameters =
+        json!({"keyId": key_id, "encryptionContext": context, "numberOfBytes": length});
+    let error = result.as_ref().err().map(crate::errors::kms_to_wire);
+    state
+        .audit_service_call(
+            caller,
+            invoked_by,
+            "GenerateDataKey",
+            parameters,
+            key_arn.as_deref(),
+            error.as_ref(),
+        )
+        .await
+        .map_err(|_| KmsError::Internal("the audit event could not be written".into()))?;
+    let (key, plaintext, blob) = result?;
     Ok((plaintext, blob, key.record.arn()))
 }
 
@@ -33,10 +50,38 @@ pub(crate) async fn generate_data_key(
 pub(crate) async fn decrypt(
     state: &AppState,
     caller: &Caller,
+    invoked_by: &str,
     blob: &[u8],
     context: &BTreeMap<String, String>,
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    let (_, _, plaintext) = super::crypto::open(state, caller, blob, None, context).await?;
+    let result = super::crypto::open(state, caller, blob, None, context).await;
+    let key_arn = match &result {
+        Ok((key, _, _)) => Some(key.record.arn()),
+        // Name the key the blob claims, so a refused decrypt shows which key it concerned.
+        Err(_) => keyward_crypto::parse_header(blob).ok().map(|h| {
+            format!(
+                "arn:aws:kms:{}:{}:key/{}",
+                caller.region,
+                caller.account,
+                Uuid::from_bytes(h.key_id)
+            )
+        }),
+    };
+    let parameters =
+        json!({"encryptionContext": context, "encryptionAlgorithm": "SYMMETRIC_DEFAULT"});
+    let error = result.as_ref().err().map(crate::errors::kms_to_wire);
+    state
+        .audit_service_call(
+            caller,
+            invoked_by,
+            "Decrypt",
+            parameters,
+            key_arn.as_deref(),
+            error.as_ref(),
+        )
+        .await
+        .map_err(|_| KmsError::Internal("the audit event could not be written".into()))?;
+    let (_, _, plaintext) = result?;
     Ok(plaintext)
 }
 

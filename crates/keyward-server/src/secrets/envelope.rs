@@ -13,6 +13,9 @@ use crate::auth::Caller;
 use crate::kms::internal;
 use crate::state::AppState;
 
+/// How Secrets Manager appears in the KMS events it causes.
+const SECRETS_MANAGER: &str = "secretsmanager.amazonaws.com";
+
 /// A secret's value: text or bytes, never printed.
 pub(crate) enum SecretValue {
     Text(Zeroizing<String>),
@@ -50,25 +53,43 @@ fn aad(secret_arn: &str, version_id: &str) -> Vec<u8> {
     format!("{secret_arn}#{version_id}").into_bytes()
 }
 
+/// AWS quotes the KMS error inside Secrets Manager's, e.g. "Secrets Manager can't decrypt
+/// the secret value: <key ARN> is disabled. (Service: AWSKMS; Status Code: 400; Error Code:
+/// DisabledException; …)".
+fn kms_reason(err: &KmsError) -> String {
+    let wire = crate::errors::kms_to_wire(err);
+    let message = if wire.message.is_empty() {
+        wire.code.to_owned()
+    } else {
+        wire.message
+    };
+    format!(
+        "{message} (Service: AWSKMS; Status Code: 400; Error Code: {}; Request ID: {})",
+        wire.code,
+        uuid::Uuid::new_v4()
+    )
+}
+
 pub(crate) fn encryption_failure(err: KmsError) -> SecretsError {
     match err {
         KmsError::Internal(detail) => SecretsError::Internal(detail),
         KmsError::NotFound(_) => SecretsError::ResourceNotFound(
             "Secrets Manager can't find the specified KMS key. Check that the KMS key exists and is in this Region.".into(),
         ),
-        _ => SecretsError::EncryptionFailure(
-            "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.".into(),
-        ),
+        other => SecretsError::EncryptionFailure(format!(
+            "Secrets Manager can't encrypt the secret value: {}",
+            kms_reason(&other)
+        )),
     }
 }
 
 fn decryption_failure(err: KmsError) -> SecretsError {
     match err {
         KmsError::Internal(detail) => SecretsError::Internal(detail),
-        _ => SecretsError::DecryptionFailure(
-            "Secrets Manager can't decrypt the protected secret text using the provided KMS key."
-                .into(),
-        ),
+        other => SecretsError::DecryptionFailure(format!(
+            "Secrets Manager can't decrypt the secret value: {}",
+            kms_reason(&other)
+        )),
     }
 }
 
@@ -97,10 +118,16 @@ pub(crate) async fn seal(
     value: &SecretValue,
 ) -> Result<(SecretValueRow, String), SecretsError> {
     let key = key_for(state, caller, kms_key_id).await?;
-    let (data_key, encrypted_data_key, key_arn) =
-        internal::generate_data_key(state, caller, &key, 32, &context(&record.arn, version_id))
-            .await
-            .map_err(encryption_failure)?;
+    let (data_key, encrypted_data_key, key_arn) = internal::generate_data_key(
+        state,
+        caller,
+        SECRETS_MANAGER,
+        &key,
+        32,
+        &context(&record.arn, version_id),
+    )
+    .await
+    .map_err(encryption_failure)?;
     let sealing =
         SealingKey::from_bytes(&data_key).map_err(|e| SecretsError::Internal(e.to_string()))?;
     let ciphertext = sealing
@@ -127,6 +154,7 @@ pub(crate) async fn open(
     let data_key = internal::decrypt(
         state,
         caller,
+        SECRETS_MANAGER,
         &row.encrypted_data_key,
         &context(&record.arn, &row.version_id),
     )

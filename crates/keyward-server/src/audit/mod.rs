@@ -1,0 +1,365 @@
+//! Every request becomes one audit event in CloudTrail's record format, durable before the
+//! response leaves. Nothing in an event is a plaintext, a ciphertext, a secret value or
+//! key material: requests and responses are shown through the model's audit view, which
+//! drops blobs and everything marked sensitive.
+
+pub(crate) mod writer;
+
+use keyward_core::audit::AuditEvent;
+use keyward_core::UnixMillis;
+use keyward_protocol::json::{Direction, ServiceModel};
+use keyward_protocol::WireError;
+use serde_json::{json, Map, Value};
+
+use crate::auth::Caller;
+use crate::state::AppState;
+
+/// A service as the audit trail names it.
+#[derive(Clone, Copy)]
+pub(crate) struct Service {
+    pub model: &'static ServiceModel,
+    pub event_source: &'static str,
+}
+
+/// What the HTTP edge knows of a request, gathered as it is handled.
+pub(crate) struct RequestAudit {
+    pub request_id: String,
+    pub time: UnixMillis,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    pub service: Option<Service>,
+    pub operation: String,
+    /// The caller once authenticated; else what the signature claimed.
+    pub caller: Option<Caller>,
+    pub claimed_access_key: Option<String>,
+    pub claimed_region: Option<String>,
+}
+
+/// Operations CloudTrail marks `readOnly` although their names do not say so.
+const READ_ONLY_OPERATIONS: &[&str] = &[
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateRandom",
+    "GenerateMac",
+    "VerifyMac",
+    "Sign",
+    "Verify",
+    "DeriveSharedSecret",
+];
+
+/// Cryptographic operations: CloudTrail shows no response elements for them.
+fn is_cryptographic(operation: &str) -> bool {
+    READ_ONLY_OPERATIONS.contains(&operation)
+}
+
+pub(crate) fn is_read_only(operation: &str) -> bool {
+    ["Describe", "List", "Get", "Lookup", "Validate", "BatchGet"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+        || is_cryptographic(operation)
+}
+
+fn resource_type(arn: &str) -> Option<&'static str> {
+    if arn.starts_with("arn:aws:kms:") && arn.contains(":key/") {
+        Some("AWS::KMS::Key")
+    } else if arn.starts_with("arn:aws:secretsmanager:") && arn.contains(":secret:") {
+        Some("AWS::SecretsManager::Secret")
+    } else {
+        None
+    }
+}
+
+/// The resources an event is about, from the request's key or secret members and the
+/// response's ARNs.
+fn resources(
+    request: Option<&Value>,
+    response: Option<&Value>,
+    account: &str,
+    region: &str,
+) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut add = |candidate: &str| {
+        let arn = if uuid::Uuid::parse_str(candidate).is_ok() {
+            format!("arn:aws:kms:{region}:{account}:key/{candidate}")
+        } else {
+            candidate.to_owned()
+        };
+        if let Some(kind) = resource_type(&arn) {
+            if !found.iter().any(|(_, name)| *name == arn) {
+                found.push((kind.to_owned(), arn));
+            }
+        }
+    };
+    for (value, members) in [
+        (
+            request,
+            &[
+                "KeyId",
+                "TargetKeyId",
+                "SourceKeyId",
+                "DestinationKeyId",
+                "SecretId",
+            ][..],
+        ),
+        (response, &["KeyId", "SourceKeyId", "ARN"][..]),
+    ] {
+        let Some(Value::Object(object)) = value else {
+            continue;
+        };
+        for member in members {
+            if let Some(Value::String(candidate)) = object.get(*member) {
+                add(candidate);
+            }
+        }
+        if let Some(Value::String(arn)) = object.get("KeyMetadata").and_then(|m| m.get("Arn")) {
+            add(arn);
+        }
+    }
+    found
+}
+
+fn rfc3339(at: UnixMillis) -> String {
+    let time = time::OffsetDateTime::from_unix_timestamp(at.0.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time.format(&format).unwrap_or_default()
+}
+
+fn user_identity(
+    caller: Option<&Caller>,
+    claimed_access_key: Option<&str>,
+    invoked_by: Option<&str>,
+) -> (Value, Option<String>) {
+    let Some(caller) = caller else {
+        let mut identity = Map::new();
+        identity.insert("type".into(), json!("Unknown"));
+        if let Some(key) = claimed_access_key {
+            identity.insert("accessKeyId".into(), json!(key));
+        }
+        return (Value::Object(identity), None);
+    };
+    let mut identity = json!({
+        "type": "Root",
+        "principalId": caller.account.as_str(),
+        "arn": caller.principal_arn,
+        "accountId": caller.account.as_str(),
+        "accessKeyId": caller.access_key_id,
+    });
+    if let (Some(service), Value::Object(map)) = (invoked_by, &mut identity) {
+        map.insert("invokedBy".into(), json!(service));
+    }
+    (identity, Some("root".to_owned()))
+}
+
+impl AppState {
+    /// Writes the event for a request that is about to be answered. An error means the
+    /// event could not be made durable: the request must fail.
+    pub(crate) async fn audit_request(
+        &self,
+        audit: &RequestAudit,
+        request_body: &[u8],
+        result: &Result<Vec<u8>, WireError>,
+    ) -> Result<(), WireError> {
+        let (account, region) = match &audit.caller {
+            Some(caller) => (caller.account.to_string(), caller.region.to_string()),
+            None => (
+                self.account().to_string(),
+                audit
+                    .claimed_region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+            ),
+        };
+        let request: Option<Value> = serde_json::from_slice(request_body).ok();
+        let response: Option<Value> = match result {
+            Ok(body) if !body.is_empty() => serde_json::from_slice(body).ok(),
+            _ => None,
+        };
+        let read_only = is_read_only(&audit.operation);
+        let view = |value: &Option<Value>, direction| {
+            audit
+                .service
+                .zip(value.as_ref())
+                .and_then(|(s, v)| s.model.audit_view(&audit.operation, direction, v))
+        };
+        let request_parameters = view(&request, Direction::Request).unwrap_or(Value::Null);
+        let response_elements = match result {
+            Ok(_) if !read_only => view(&response, Direction::Response).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        let (identity, username) = user_identity(
+            audit.caller.as_ref(),
+            audit.claimed_access_key.as_deref(),
+            None,
+        );
+        let found = resources(request.as_ref(), response.as_ref(), &account, &region);
+        let event_source = audit
+            .service
+            .map(|s| s.event_source)
+            .unwrap_or("unknown.amazonaws.com");
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let mut record = json!({
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": rfc3339(audit.time),
+            "eventSource": event_source,
+            "eventName": audit.operation,
+            "awsRegion": region,
+            "sourceIPAddress": audit.source_ip,
+            "userAgent": audit.user_agent.clone().unwrap_or_default(),
+            "requestParameters": request_parameters,
+            "responseElements": response_elements,
+            "requestID": audit.request_id,
+            "eventID": event_id,
+            "readOnly": read_only,
+            "resources": found.iter().map(|(kind, arn)| json!({"accountId": account, "type": kind, "ARN": arn})).collect::<Vec<_>>(),
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": account,
+            "eventCategory": "Management",
+        });
+        if let (Err(err), Value::Object(map)) = (result, &mut record) {
+            map.insert("errorCode".into(), json!(err.code));
+            if !err.message.is_empty() {
+                map.insert("errorMessage".into(), json!(err.message));
+            }
+        }
+        let event = AuditEvent {
+            event_id,
+            event_time: audit.time,
+            event_source: event_source.to_owned(),
+            event_name: audit.operation.clone(),
+            read_only,
+            username,
+            access_key_id: audit
+                .caller
+                .as_ref()
+                .map(|c| c.access_key_id.clone())
+                .or_else(|| audit.claimed_access_key.clone()),
+            resources: found,
+            account,
+            region,
+            record: record.to_string(),
+        };
+        self.inner.audit.record(event).await.map_err(|detail| {
+            tracing::error!(error = %detail, "audit write failed");
+            WireError::internal()
+        })
+    }
+
+    /// The event of a KMS call another service made on the caller's behalf, marked as
+    /// invoked by that service, as CloudTrail shows it.
+    pub(crate) async fn audit_service_call(
+        &self,
+        caller: &Caller,
+        invoked_by: &str,
+        operation: &str,
+        request_parameters: Value,
+        key_arn: Option<&str>,
+        error: Option<&WireError>,
+    ) -> Result<(), WireError> {
+        let (account, region) = (caller.account.to_string(), caller.region.to_string());
+        let (identity, username) = user_identity(Some(caller), None, Some(invoked_by));
+        let found: Vec<(String, String)> = key_arn
+            .and_then(|arn| resource_type(arn).map(|kind| (kind.to_owned(), arn.to_owned())))
+            .into_iter()
+            .collect();
+        let now = self.inner.clock.now();
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let mut record = json!({
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": rfc3339(now),
+            "eventSource": "kms.amazonaws.com",
+            "eventName": operation,
+            "awsRegion": region,
+            "sourceIPAddress": invoked_by,
+            "userAgent": invoked_by,
+            "requestParameters": request_parameters,
+            "responseElements": Value::Null,
+            "requestID": uuid::Uuid::new_v4().to_string(),
+            "eventID": event_id,
+            "readOnly": true,
+            "resources": found.iter().map(|(kind, arn)| json!({"accountId": account, "type": kind, "ARN": arn})).collect::<Vec<_>>(),
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": account,
+            "eventCategory": "Management",
+        });
+        if let (Some(err), Value::Object(map)) = (error, &mut record) {
+            map.insert("errorCode".into(), json!(err.code));
+            if !err.message.is_empty() {
+                map.insert("errorMessage".into(), json!(err.message));
+            }
+        }
+        let event = AuditEvent {
+            event_id,
+            event_time: now,
+            event_source: "kms.amazonaws.com".into(),
+            event_name: operation.to_owned(),
+            read_only: true,
+            username,
+            access_key_id: Some(caller.access_key_id.clone()),
+            resources: found,
+            account,
+            region,
+            record: record.to_string(),
+        };
+        self.inner.audit.record(event).await.map_err(|detail| {
+            tracing::error!(error = %detail, "audit write failed");
+            WireError::internal()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_follows_cloudtrail() {
+        assert!(is_read_only("Decrypt"));
+        assert!(is_read_only("GetSecretValue"));
+        assert!(is_read_only("ListAliases"));
+        assert!(!is_read_only("CreateKey"));
+        assert!(!is_read_only("PutSecretValue"));
+    }
+
+    #[test]
+    fn resources_come_from_key_and_secret_members() {
+        let request =
+            json!({"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "SecretId": "student"});
+        let response =
+            json!({"ARN": "arn:aws:secretsmanager:us-east-1:000000000000:secret:student-AbCdEf"});
+        let found = resources(Some(&request), Some(&response), "000000000000", "us-east-1");
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "AWS::KMS::Key".to_owned(),
+                    "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                        .to_owned()
+                ),
+                (
+                    "AWS::SecretsManager::Secret".to_owned(),
+                    "arn:aws:secretsmanager:us-east-1:000000000000:secret:student-AbCdEf"
+                        .to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(
+            rfc3339(UnixMillis(1_440_938_160_000)),
+            "2015-08-30T12:36:00Z"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Group commit for the audit trail. Requests hand their event to one writer thread and
+//! wait; the thread takes every event waiting, links them into the chain, writes them in one
+//! transaction (one fsync), and then answers each request. Under load, batches grow and the
+//! cost of durability is shared.
+
+use std::sync::Arc;
+
+use keyward_core::audit::{link, AuditEvent, ChainedEvent, Checkpoint};
+use keyward_core::{Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most events one transaction takes.
+const MAX_BATCH: usize = 1024;
+/// Events waiting for the writer before requests are made to wait for room.
+const QUEUE: usize = 65_536;
+
+struct Job {
+    event: AuditEvent,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+pub(crate) struct AuditWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl AuditWriter {
+    pub fn start(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let head = store.audit_head()?;
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("keyward-audit".into())
+            .spawn(move || run(store, head, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the audit writer: {e}")))?;
+        Ok(Self { jobs })
+    }
+
+    /// Returns once the event is durable in the chain, or why it could not be written.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job { event, done })
+            .await
+            .map_err(|_| "the audit writer has stopped".to_owned())?;
+        wait.await
+            .map_err(|_| "the audit writer has stopped".to_owned())?
+    }
+}
+
+fn chain(head: Checkpoint, events: &[AuditEvent]) -> Vec<ChainedEvent> {
+    let mut at = head;
+    events
+        .iter()
+        .map(|event| {
+            let linked = link(at, event.clone(), keyward_crypto::sha256);
+            at = Checkpoint {
+                seq: linked.seq,
+                hash: linked.hash,
+            };
+            linked
+        })
+        .collect()
+}
+
+fn run(store: Arc<dyn Store>, mut head: Checkpoint, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<AuditEvent> = batch.iter().map(|job| job.event.clone()).collect();
+        let mut linked = chain(head, &events);
+        let mut result = store.append_audit(&linked);
+        if result == Err(StoreError::Conflict) {
+            // Another writer moved the head (another node): link again after it.
+            match store.audit_head() {
+                Ok(current) => {
+                    head = current;
+                    linked = chain(head, &events);
+                    result = store.append_audit(&linked);
+                }
+                Err(err) => result = Err(err),
+            }
+        }
+        let outcome = match result {
+            Ok(()) => {
+                if let Some(last) = linked.last() {
+                    head = Checkpoint {
+                        seq: last.seq,
+                        hash: last.hash,
+                    };
+                }
+                Ok(())
+            }
+            Err(err) => {
+                tracing::error!(error = %err, events = batch.len(), "audit events could not be written; their requests fail");
+                // The head may have moved or not; read it again before the next batch.
+                if let Ok(current) = store.audit_head() {
+                    head = current;
+                }
+                Err(err.to_string())
+            }
+        };
+        for job in batch {
+            let _ = job.done.send(outcome.clone());
+        }
+    }
+}
