@@ -281,6 +281,22 @@ class KeywardServer:
         self.proc = None
         return code
 
+    def kill(self) -> int:
+        """SIGKILL: a crash, no clean shutdown. Returns the exit status (-9). Not added to
+        `exit_codes`, which holds the SIGTERM exits the teardown requires to be 0."""
+        proc = self.proc
+        if proc is None:
+            return 0
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(STOP_TIMEOUT)
+        self._join_pumps()
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        self._log(f"---- killed, exit status {proc.returncode}")
+        self.proc = None
+        return proc.returncode
+
     def restart(self) -> "KeywardServer":
         code = self.stop()
         assert code == 0, f"keyward exited with {code} on SIGTERM:\n{self.log_tail()}"
@@ -430,6 +446,31 @@ def make_kms(server: KeywardServer, *, region: str = REGION, validate: bool = Tr
         parameter_validation=validate,
     )
     return session.client("kms", endpoint_url=server.endpoint, config=config)
+
+
+def make_secretsmanager(server: KeywardServer, *, region: str = REGION, validate: bool = True,
+                        access_key_id: str | None = None, secret_access_key: str | None = None) -> Any:
+    """A boto3 Secrets Manager client for `server` (same settings as make_kms)."""
+    session = boto3.session.Session(
+        aws_access_key_id=access_key_id or server.access_key_id,
+        aws_secret_access_key=secret_access_key or server.secret_access_key,
+        region_name=region,
+    )
+    config = botocore.config.Config(
+        connect_timeout=10,
+        read_timeout=HTTP_TIMEOUT,
+        retries={"max_attempts": 1, "mode": "standard"},
+        parameter_validation=validate,
+    )
+    return session.client("secretsmanager", endpoint_url=server.endpoint, config=config)
+
+
+def client_error(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tuple[str, str]:
+    """Calls a boto3 operation that must fail; returns (error code, message)."""
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        fn(*args, **kwargs)
+    err = info.value.response["Error"]
+    return err["Code"], err.get("Message", "")
 
 
 def kms_error(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
@@ -654,6 +695,18 @@ def kms(server: KeywardServer) -> Any:
 def kms_for() -> Callable[..., Any]:
     """kms_for(srv, region=..., validate=False, access_key_id=..., secret_access_key=...)."""
     return make_kms
+
+
+@pytest.fixture(scope="session")
+def sm(server: KeywardServer) -> Any:
+    """A boto3 Secrets Manager client for the session server (us-east-1)."""
+    return make_secretsmanager(server)
+
+
+@pytest.fixture(scope="session")
+def sm_for() -> Callable[..., Any]:
+    """sm_for(srv, region=..., validate=False, access_key_id=..., secret_access_key=...)."""
+    return make_secretsmanager
 
 
 @pytest.fixture(scope="session")

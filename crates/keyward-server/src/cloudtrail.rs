@@ -16,6 +16,27 @@ use crate::state::AppState;
 const DEFAULT_RESULTS: usize = 50;
 const TOKEN_PREFIX: &str = "kw1:";
 
+/// CloudTrail answers a bad `MaxResults` or lookup attribute with its own exceptions
+/// rather than the generic `ValidationException` of the codec.
+pub(crate) fn refine_decode_error(err: WireError) -> WireError {
+    if err.code != "ValidationException" {
+        return err;
+    }
+    if err.message.contains("at 'maxResults'") {
+        return WireError::client(
+            "InvalidMaxResultsException",
+            "MaxResults must be between 1 and 50.",
+        );
+    }
+    if err.message.contains("at 'eventCategory'") {
+        return WireError::client("InvalidEventCategoryException", "The only valid EventCategory is insight.");
+    }
+    if err.message.contains("at 'lookupAttributes.") {
+        return WireError::client("InvalidLookupAttributesException", err.message);
+    }
+    err
+}
+
 pub(crate) async fn handle(
     state: &AppState,
     caller: &Caller,
@@ -51,10 +72,11 @@ async fn lookup_events(
     r: LookupEventsRequest,
 ) -> Result<LookupEventsResponse, WireError> {
     if r.event_category.is_some() {
-        return Err(WireError::client(
-            "InvalidEventCategoryException",
-            "Insights events are not recorded by this server.",
-        ));
+        // `insight` is the only category; this server records no Insights events.
+        return Ok(LookupEventsResponse {
+            events: Some(Vec::new()),
+            next_token: None,
+        });
     }
     let attributes = r.lookup_attributes.unwrap_or_default();
     if attributes.len() > 1 {

@@ -263,7 +263,8 @@ async fn dispatch_body(
                 .map_err(|e| crate::errors::secrets_to_wire(&e))
         }
         _ => {
-            let operation = CloudTrailOperation::decode(operation, body)?;
+            let operation = CloudTrailOperation::decode(operation, body)
+                .map_err(crate::cloudtrail::refine_decode_error)?;
             crate::cloudtrail::handle(state, &caller, operation).await
         }
     }

@@ -15,6 +15,9 @@ use crate::sqlite::{backend, is_unique_violation};
 
 /// The `meta` entry of the last pruning: 8-byte big-endian seq ‖ 32-byte hash.
 const CHECKPOINT: &str = "audit-checkpoint";
+/// The `meta` entry of the newest event, written with every append in the same form: a
+/// chain whose newest events were deleted no longer reaches it.
+pub(crate) const HEAD: &str = "audit-head";
 
 macro_rules! event_columns {
     () => {
@@ -167,8 +170,18 @@ fn checkpoint_in(conn: &Connection) -> Result<Checkpoint, StoreError> {
     stored.map_or(Ok(Checkpoint::GENESIS), |bytes| decode_checkpoint(&bytes))
 }
 
-/// The last stored event, else the checkpoint.
+/// The recorded head, else the last stored event, else the checkpoint. The recorded head
+/// wins so that new events never fill the place of deleted ones.
 fn head_in(conn: &Connection) -> Result<Checkpoint, StoreError> {
+    let recorded: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM meta WHERE name = ?1")
+        .map_err(backend)?
+        .query_row([HEAD], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if let Some(bytes) = recorded {
+        return decode_checkpoint(&bytes);
+    }
     let last: Option<(i64, Vec<u8>)> = conn
         .prepare_cached(LAST_EVENT)
         .map_err(backend)?
@@ -237,6 +250,17 @@ pub(crate) fn append(conn: &mut Connection, events: &[ChainedEvent]) -> Result<(
                     .map_err(backend)?;
             }
         }
+    }
+    if let Some(last) = events.last() {
+        let head = Checkpoint {
+            seq: last.seq,
+            hash: last.hash,
+        };
+        tx.execute(
+            "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![HEAD, encode_checkpoint(&head)],
+        )
+        .map_err(backend)?;
     }
     tx.commit().map_err(backend)
 }

@@ -59,6 +59,31 @@ pub fn verify_chain(data_dir: &Path) -> ExitCode {
             }
         }
     }
+    // The head recorded with every append: a chain that stops before it lost its newest
+    // events.
+    match store.audit_head() {
+        Ok(head) if head.seq > at.seq => {
+            println!(
+                "audit chain BROKEN: events {} to {} are missing (the chain ends at {})",
+                at.seq + 1,
+                head.seq,
+                at.seq
+            );
+            return ExitCode::from(1);
+        }
+        Ok(head) if head.seq == at.seq && head.hash != at.hash => {
+            println!(
+                "audit chain BROKEN: event {} does not match the recorded head",
+                at.seq
+            );
+            return ExitCode::from(1);
+        }
+        Ok(_) => {}
+        Err(err) => {
+            eprintln!("error: cannot read the audit head: {err}");
+            return ExitCode::from(2);
+        }
+    }
     if start == Checkpoint::GENESIS {
         println!("audit chain verified: {count} events, 1 to {}", at.seq);
     } else {

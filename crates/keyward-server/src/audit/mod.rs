@@ -64,6 +64,12 @@ pub(crate) fn is_read_only(operation: &str) -> bool {
         || is_cryptographic(operation)
 }
 
+fn event_source_is_kms(audit: &RequestAudit) -> bool {
+    audit
+        .service
+        .is_some_and(|s| s.event_source == "kms.amazonaws.com")
+}
+
 fn resource_type(arn: &str) -> Option<&'static str> {
     if arn.starts_with("arn:aws:kms:") && arn.contains(":key/") {
         Some("AWS::KMS::Key")
@@ -95,6 +101,15 @@ fn resources(
             }
         }
     };
+    // A ciphertext names its key: a refused Decrypt still shows which key it was for.
+    if let Some(Value::String(blob)) = request.and_then(|r| r.get("CiphertextBlob")) {
+        use base64::Engine;
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(blob) {
+            if let Ok(header) = keyward_crypto::parse_header(&bytes) {
+                add(&uuid::Uuid::from_bytes(header.key_id).to_string());
+            }
+        }
+    }
     for (value, members) in [
         (
             request,
@@ -188,7 +203,14 @@ impl AppState {
                 .zip(value.as_ref())
                 .and_then(|(s, v)| s.model.audit_view(&audit.operation, direction, v))
         };
-        let request_parameters = view(&request, Direction::Request).unwrap_or(Value::Null);
+        let mut request_parameters = view(&request, Direction::Request).unwrap_or(Value::Null);
+        // CloudTrail always names the algorithm of symmetric cryptography, sent or not.
+        let names_algorithm =
+            matches!(audit.operation.as_str(), "Encrypt" | "Decrypt") && event_source_is_kms(audit);
+        if let (true, Value::Object(map)) = (names_algorithm, &mut request_parameters) {
+            map.entry("encryptionAlgorithm")
+                .or_insert_with(|| json!("SYMMETRIC_DEFAULT"));
+        }
         let response_elements = match result {
             Ok(_) if !read_only => view(&response, Direction::Response).unwrap_or(Value::Null),
             _ => Value::Null,
@@ -204,10 +226,13 @@ impl AppState {
             .map(|s| s.event_source)
             .unwrap_or("unknown.amazonaws.com");
         let event_id = uuid::Uuid::new_v4().to_string();
+        // The time the request completes: events then come in time order, also after the
+        // calls a service made on the caller's behalf while handling it.
+        let time = self.inner.clock.now().max(audit.time);
         let mut record = json!({
             "eventVersion": "1.08",
             "userIdentity": identity,
-            "eventTime": rfc3339(audit.time),
+            "eventTime": rfc3339(time),
             "eventSource": event_source,
             "eventName": audit.operation,
             "awsRegion": region,
@@ -232,7 +257,7 @@ impl AppState {
         }
         let event = AuditEvent {
             event_id,
-            event_time: audit.time,
+            event_time: time,
             event_source: event_source.to_owned(),
             event_name: audit.operation.clone(),
             read_only,
