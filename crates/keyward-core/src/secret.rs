@@ -71,6 +71,10 @@ pub struct VersionInfo {
     pub last_accessed: Option<UnixMillis>,
     /// The KMS key ARN the value of this version is encrypted under.
     pub kms_key_arn: String,
+    /// Keys it was encrypted under before the secret's key changed; it still reads with
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_kms_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,6 +339,7 @@ mod tests {
             stages: Vec::new(),
             last_accessed: None,
             kms_key_arn: String::new(),
+            earlier_kms_keys: Vec::new(),
         }
     }
 

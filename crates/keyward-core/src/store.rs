@@ -165,8 +165,9 @@ pub trait Store: Send + Sync + 'static {
         region: &str,
         name: &str,
     ) -> Result<Option<SecretRecord>, StoreError>;
-    /// Replaces a secret read at `secret.revision` (else `Conflict`), adds `new_values` and
-    /// removes the values of `removed_versions`, in one transaction.
+    /// Replaces a secret read at `secret.revision` (else `Conflict`), removes the values of
+    /// `removed_versions` and then adds `new_values`, in one transaction (so a version's
+    /// value can be replaced by naming it in both).
     fn update_secret(
         &self,
         secret: &SecretRecord,

@@ -29,7 +29,10 @@ pub(crate) fn refine_decode_error(err: WireError) -> WireError {
         );
     }
     if err.message.contains("at 'eventCategory'") {
-        return WireError::client("InvalidEventCategoryException", "The only valid EventCategory is insight.");
+        return WireError::client(
+            "InvalidEventCategoryException",
+            "The only valid EventCategory is insight.",
+        );
     }
     if err.message.contains("at 'lookupAttributes.") {
         return WireError::client("InvalidLookupAttributesException", err.message);

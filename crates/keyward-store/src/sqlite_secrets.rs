@@ -173,15 +173,16 @@ pub(crate) fn update(
     if changed != 1 {
         return Err(StoreError::Conflict);
     }
-    for row in new_values {
-        insert_value(&tx, row)?;
-    }
+    // Removals first, so that a version can be replaced (re-encrypted) in one update.
     for version_id in removed_versions {
         tx.execute(
             "DELETE FROM secret_values WHERE secret_id = ?1 AND version_id = ?2",
             params![id, version_id],
         )
         .map_err(backend)?;
+    }
+    for row in new_values {
+        insert_value(&tx, row)?;
     }
     tx.commit().map_err(backend)?;
     Ok(secret.revision + 1)

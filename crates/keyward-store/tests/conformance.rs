@@ -223,6 +223,7 @@ fn version(id: &str, stage: &str) -> VersionInfo {
         stages: vec![stage.into()],
         last_accessed: None,
         kms_key_arn: "arn:aws:kms:us-east-1:000000000000:key/k".into(),
+        earlier_kms_keys: Vec::new(),
     }
 }
 

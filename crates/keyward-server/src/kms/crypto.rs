@@ -35,7 +35,7 @@ fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     Ok(())
 }
 
-fn seal(
+pub(super) fn seal(
     key: &LoadedKey,
     context: &BTreeMap<String, String>,
     plaintext: &[u8],

@@ -46,6 +46,41 @@ pub(crate) async fn generate_data_key(
     Ok((plaintext, blob, key.record.arn()))
 }
 
+/// Encrypts `plaintext` (a data key) under `key_id`, as a service does when it moves a
+/// data key to another key. Returns the blob and the key's ARN.
+pub(crate) async fn encrypt(
+    state: &AppState,
+    caller: &Caller,
+    invoked_by: &str,
+    key_id: &str,
+    plaintext: &[u8],
+    context: &BTreeMap<String, String>,
+) -> Result<(Vec<u8>, String), KmsError> {
+    let result = async {
+        let key = state
+            .resolve(caller, key_id, super::Naming::KeyOrAlias)
+            .await?;
+        let blob = super::crypto::seal(&key, context, plaintext)?;
+        Ok::<_, KmsError>((blob, key.record.arn()))
+    }
+    .await;
+    let key_arn = result.as_ref().ok().map(|(_, arn)| arn.clone());
+    let parameters = json!({"keyId": key_id, "encryptionContext": context, "encryptionAlgorithm": "SYMMETRIC_DEFAULT"});
+    let error = result.as_ref().err().map(crate::errors::kms_to_wire);
+    state
+        .audit_service_call(
+            caller,
+            invoked_by,
+            "Encrypt",
+            parameters,
+            key_arn.as_deref(),
+            error.as_ref(),
+        )
+        .await
+        .map_err(|_| KmsError::Internal("the audit event could not be written".into()))?;
+    result
+}
+
 /// Decrypts a blob made by [`generate_data_key`], with the key it names.
 pub(crate) async fn decrypt(
     state: &AppState,

@@ -87,7 +87,7 @@ fn alias_not_found(caller: &Caller, name: &str) -> KmsError {
 /// Whether a `KeyId` parameter may name an alias. Management operations take only a key
 /// id or key ARN, as AWS's do.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Naming {
+pub(crate) enum Naming {
     KeyOrAlias,
     KeyOnly,
 }

@@ -49,6 +49,100 @@ fn context(secret_arn: &str, version_id: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// A stored data key is one KMS blob, or — after the secret's key changed — several, each
+/// the same data key under another KMS key: `0xFE ‖ count ‖ (length u16 ‖ blob)…`, newest
+/// first. KMS blobs begin with version 1, so the two forms never collide.
+const BLOB_LIST: u8 = 0xFE;
+
+fn data_key_blobs(stored: &[u8]) -> Vec<&[u8]> {
+    let Some((&BLOB_LIST, rest)) = stored.split_first() else {
+        return vec![stored];
+    };
+    let Some((&count, mut rest)) = rest.split_first() else {
+        return Vec::new();
+    };
+    let mut blobs = Vec::new();
+    for _ in 0..count {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes(*len));
+        if tail.len() < len {
+            break;
+        }
+        let (blob, tail) = tail.split_at(len);
+        blobs.push(blob);
+        rest = tail;
+    }
+    blobs
+}
+
+fn encode_blobs(blobs: &[&[u8]]) -> Result<Vec<u8>, SecretsError> {
+    let count = u8::try_from(blobs.len())
+        .map_err(|_| SecretsError::Internal("too many data key blobs".into()))?;
+    let mut out = vec![BLOB_LIST, count];
+    for blob in blobs {
+        let len = u16::try_from(blob.len())
+            .map_err(|_| SecretsError::Internal("data key blob too long".into()))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(blob);
+    }
+    Ok(out)
+}
+
+/// The version's data key, from the first of its blobs KMS will open.
+async fn open_data_key(
+    state: &AppState,
+    caller: &Caller,
+    record: &SecretRecord,
+    row: &SecretValueRow,
+) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+    let context = context(&record.arn, &row.version_id);
+    let mut first_error = None;
+    for blob in data_key_blobs(&row.encrypted_data_key) {
+        match internal::decrypt(state, caller, SECRETS_MANAGER, blob, &context).await {
+            Ok(key) => return Ok(key),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    Err(decryption_failure(
+        first_error.unwrap_or(KmsError::InvalidCiphertext),
+    ))
+}
+
+/// Adds an encryption of the version's data key under `key_id` (the secret's new key) in
+/// front of the ones it has, so the value reads with the new key or any older one. Returns
+/// the new row and the key as `KmsKeyIds` shows it.
+pub(crate) async fn add_key(
+    state: &AppState,
+    caller: &Caller,
+    record: &SecretRecord,
+    row: &SecretValueRow,
+    kms_key_id: Option<&str>,
+) -> Result<(SecretValueRow, String), SecretsError> {
+    let data_key = open_data_key(state, caller, record, row).await?;
+    let key = key_for(state, caller, kms_key_id).await?;
+    let context = context(&record.arn, &row.version_id);
+    let (blob, key_arn) =
+        internal::encrypt(state, caller, SECRETS_MANAGER, &key, &data_key, &context)
+            .await
+            .map_err(encryption_failure)?;
+    let mut blobs = vec![blob.as_slice()];
+    blobs.extend(data_key_blobs(&row.encrypted_data_key));
+    let row = SecretValueRow {
+        encrypted_data_key: encode_blobs(&blobs)?,
+        ..row.clone()
+    };
+    let shown = if kms_key_id.is_some() {
+        key_arn
+    } else {
+        "DefaultEncryptionKey".to_owned()
+    };
+    Ok((row, shown))
+}
+
 fn aad(secret_arn: &str, version_id: &str) -> Vec<u8> {
     format!("{secret_arn}#{version_id}").into_bytes()
 }
@@ -108,7 +202,8 @@ pub(crate) async fn key_for(
     }
 }
 
-/// Encrypts one version's value; returns the stored row and the ARN of the key used.
+/// Encrypts one version's value; returns the stored row and the key as `KmsKeyIds` shows
+/// it: the key's ARN, or `DefaultEncryptionKey` for the AWS managed key, as AWS lists it.
 pub(crate) async fn seal(
     state: &AppState,
     caller: &Caller,
@@ -140,7 +235,12 @@ pub(crate) async fn seal(
         ciphertext,
         binary: value.is_binary(),
     };
-    Ok((row, key_arn))
+    let shown = if kms_key_id.is_some() {
+        key_arn
+    } else {
+        "DefaultEncryptionKey".to_owned()
+    };
+    Ok((row, shown))
 }
 
 /// Decrypts a stored value. A key that is disabled or pending deletion makes this fail
@@ -151,15 +251,7 @@ pub(crate) async fn open(
     record: &SecretRecord,
     row: &SecretValueRow,
 ) -> Result<SecretValue, SecretsError> {
-    let data_key = internal::decrypt(
-        state,
-        caller,
-        SECRETS_MANAGER,
-        &row.encrypted_data_key,
-        &context(&record.arn, &row.version_id),
-    )
-    .await
-    .map_err(decryption_failure)?;
+    let data_key = open_data_key(state, caller, record, row).await?;
     let sealing =
         SealingKey::from_bytes(&data_key).map_err(|e| SecretsError::Internal(e.to_string()))?;
     let bytes = sealing

@@ -41,21 +41,26 @@ fn suffix() -> Result<String, SecretsError> {
         .collect())
 }
 
+/// Tags as stored: a key given twice keeps its last value.
 fn check_tags(tags: &[Tag]) -> Result<Vec<(String, String)>, SecretsError> {
-    tags.iter()
-        .map(|t| {
-            let key = t
-                .key
-                .clone()
-                .ok_or_else(|| SecretsError::InvalidParameter("A tag key is required.".into()))?;
-            if key.starts_with("aws:") {
-                return Err(SecretsError::InvalidParameter(
-                    "Tag keys beginning with aws: are reserved.".into(),
-                ));
-            }
-            Ok((key, t.value.clone().unwrap_or_default()))
-        })
-        .collect()
+    let mut out: Vec<(String, String)> = Vec::new();
+    for tag in tags {
+        let key = tag
+            .key
+            .clone()
+            .ok_or_else(|| SecretsError::InvalidParameter("A tag key is required.".into()))?;
+        if key.starts_with("aws:") {
+            return Err(SecretsError::InvalidParameter(
+                "Tag keys beginning with aws: are reserved.".into(),
+            ));
+        }
+        let value = tag.value.clone().unwrap_or_default();
+        match out.iter_mut().find(|(k, _)| *k == key) {
+            Some(existing) => existing.1 = value,
+            None => out.push((key, value)),
+        }
+    }
+    Ok(out)
 }
 
 fn wire_tags(tags: &[(String, String)]) -> Vec<Tag> {
@@ -126,7 +131,7 @@ pub(super) async fn create_secret(
         region,
         name: r.name.clone(),
         description: r.description,
-        kms_key_id: r.kms_key_id,
+        kms_key_id: r.kms_key_id.filter(|k| !k.is_empty()),
         created: now,
         last_changed: now,
         last_accessed: None,
@@ -157,6 +162,7 @@ pub(super) async fn create_secret(
                 stages: Vec::new(),
                 last_accessed: None,
                 kms_key_arn: key_arn,
+                earlier_kms_keys: Vec::new(),
             },
             &[AWSCURRENT.to_owned()],
         )?;
@@ -238,23 +244,32 @@ pub(super) async fn update_secret(
     record.check_not_deleted()?;
     check_not_replica(&record)?;
     let value = request_value(r.secret_string, r.secret_binary)?;
-    let kms_key_id = r.kms_key_id.clone().or_else(|| record.kms_key_id.clone());
-    if let Some(key) = &r.kms_key_id {
+    // An empty KmsKeyId means the AWS managed key, as the model says.
+    let new_key: Option<Option<String>> = r.kms_key_id.map(|k| (!k.is_empty()).then_some(k));
+    if let Some(Some(key)) = &new_key {
         super::envelope::key_for(state, caller, Some(key)).await?;
     }
-    let (description, new_key) = (r.description, r.kms_key_id);
+    let key_changed = new_key.as_ref().is_some_and(|k| *k != record.kms_key_id);
+    let kms_key_id = match &new_key {
+        Some(key) => key.clone(),
+        None => record.kms_key_id.clone(),
+    };
+    let description = r.description;
     let (_, mut updated) = state
         .update_secret(record.id, Vec::new(), move |secret, now| {
             if let Some(d) = &description {
                 secret.description = Some(d.clone());
             }
             if let Some(k) = &new_key {
-                secret.kms_key_id = Some(k.clone());
+                secret.kms_key_id = k.clone();
             }
             secret.last_changed = now;
             Ok(((), Vec::new()))
         })
         .await?;
+    if key_changed {
+        updated = reencrypt_labelled(state, caller, &updated).await?;
+    }
     let mut version = None;
     if let Some(value) = value {
         let id = version_id(r.client_request_token);
@@ -279,6 +294,56 @@ pub(super) async fn update_secret(
         name: Some(updated.name.clone()),
         version_id: version,
     })
+}
+
+/// Re-encrypts the labelled versions (AWSCURRENT, AWSPREVIOUS, AWSPENDING) under the
+/// secret's new key, as Secrets Manager does when the key changes; other versions keep the
+/// key they were encrypted under.
+async fn reencrypt_labelled(
+    state: &AppState,
+    caller: &Caller,
+    record: &SecretRecord,
+) -> Result<SecretRecord, SecretsError> {
+    use keyward_core::secret::{AWSPENDING, AWSPREVIOUS};
+    let mut rows = Vec::new();
+    let mut shown = Vec::new();
+    for version in &record.versions {
+        if !version
+            .stages
+            .iter()
+            .any(|s| s == AWSCURRENT || s == AWSPREVIOUS || s == AWSPENDING)
+        {
+            continue;
+        }
+        let (id, vid) = (record.id, version.id.clone());
+        let Some(row) = state
+            .blocking_secrets(move |inner| Ok(inner.secret_value(&id, &vid)?))
+            .await?
+        else {
+            continue;
+        };
+        let (row, key) =
+            super::envelope::add_key(state, caller, record, &row, record.kms_key_id.as_deref())
+                .await?;
+        rows.push(row);
+        shown.push((version.id.clone(), key));
+    }
+    if rows.is_empty() {
+        return Ok(record.clone());
+    }
+    let (_, updated) = state
+        .update_secret(record.id, rows, move |secret, _| {
+            for (vid, key) in &shown {
+                if let Some(v) = secret.versions.iter_mut().find(|v| &v.id == vid) {
+                    let earlier = std::mem::replace(&mut v.kms_key_arn, key.clone());
+                    v.earlier_kms_keys.retain(|k| k != key && *k != earlier);
+                    v.earlier_kms_keys.insert(0, earlier);
+                }
+            }
+            Ok(((), shown.iter().map(|(vid, _)| vid.clone()).collect()))
+        })
+        .await?;
+    Ok(updated)
 }
 
 /// A page of `items` after the opaque `token` (an offset), and the next token.
@@ -306,7 +371,17 @@ pub(super) fn paginate<'a, T>(
     Ok((&items[start..end], next))
 }
 
-/// One `ListSecrets` filter: any of its values matches (a `!` value negates), by prefix.
+/// Whether `needle` starts `text` or one of its words.
+fn starts_word(text: &str, needle: &str) -> bool {
+    text.starts_with(needle)
+        || text
+            .split(|c: char| c.is_whitespace() || "/_-.".contains(c))
+            .any(|w| w.starts_with(needle))
+}
+
+/// One `ListSecrets` filter: any of its values matches (a `!` value negates). Name and tag
+/// filters match by prefix, case-sensitively; description and `all` match the start of any
+/// word, ignoring case.
 fn matches(record: &SecretRecord, filter: &Filter) -> bool {
     let Some(key) = &filter.key else { return true };
     let values = filter.values.as_deref().unwrap_or_default();
@@ -316,12 +391,15 @@ fn matches(record: &SecretRecord, filter: &Filter) -> bool {
             None => (false, value),
         };
         let lower = needle.to_lowercase();
-        let found = match key {
-            FilterNameStringType::Name => record.name.starts_with(needle),
-            FilterNameStringType::Description => record
+        let in_description = || {
+            record
                 .description
                 .as_deref()
-                .is_some_and(|d| d.to_lowercase().starts_with(&lower)),
+                .is_some_and(|d| starts_word(&d.to_lowercase(), &lower))
+        };
+        let found = match key {
+            FilterNameStringType::Name => record.name.starts_with(needle),
+            FilterNameStringType::Description => in_description(),
             FilterNameStringType::TagKey => record.tags.iter().any(|(k, _)| k.starts_with(needle)),
             FilterNameStringType::TagValue => {
                 record.tags.iter().any(|(_, v)| v.starts_with(needle))
@@ -333,13 +411,11 @@ fn matches(record: &SecretRecord, filter: &Filter) -> bool {
                 .starts_with(needle),
             FilterNameStringType::OwningService => false,
             FilterNameStringType::All => {
-                record.name.to_lowercase().starts_with(&lower)
-                    || record
-                        .description
-                        .as_deref()
-                        .is_some_and(|d| d.to_lowercase().starts_with(&lower))
+                starts_word(&record.name.to_lowercase(), &lower)
+                    || in_description()
                     || record.tags.iter().any(|(k, v)| {
-                        k.to_lowercase().starts_with(&lower) || v.to_lowercase().starts_with(&lower)
+                        starts_word(&k.to_lowercase(), &lower)
+                            || starts_word(&v.to_lowercase(), &lower)
                     })
             }
         };
@@ -420,7 +496,18 @@ pub(super) async fn delete_secret(
             "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).".into(),
         ));
     }
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = match state.resolve_secret(caller, &r.secret_id).await {
+        Ok(record) => record,
+        // Forced deletion of a secret that does not exist succeeds, as the model says.
+        Err(SecretsError::ResourceNotFound(_)) if force => {
+            return Ok(DeleteSecretResponse {
+                arn: None,
+                name: Some(r.secret_id),
+                deletion_date: Some(state.inner.clock.now().as_epoch_seconds()),
+            })
+        }
+        Err(other) => return Err(other),
+    };
     check_not_replica(&record)?;
     if !record.replicas.is_empty() {
         let regions: Vec<&str> = record.replicas.iter().map(|r| r.region.as_str()).collect();
@@ -657,7 +744,14 @@ pub(super) async fn validate_resource_policy(
     if let Some(id) = &r.secret_id {
         state.resolve_secret(caller, id).await?;
     }
-    let problems = policy_problems(&r.resource_policy);
+    let mut problems = policy_problems(&r.resource_policy);
+    if problems.is_empty() && is_public(&r.resource_policy) {
+        problems.push((
+            "BROAD_ACCESS_CHECKING".into(),
+            "This resource policy grants access to all principals (\"*\") without a condition."
+                .into(),
+        ));
+    }
     Ok(ValidateResourcePolicyResponse {
         policy_validation_passed: Some(problems.is_empty()),
         validation_errors: Some(

@@ -58,6 +58,7 @@ fn mirror(primary: &SecretRecord, replica: &mut SecretRecord) {
         .iter()
         .map(|v| VersionInfo {
             kms_key_arn: keep_arn.get(&v.id).cloned().unwrap_or_default(),
+            earlier_kms_keys: Vec::new(),
             last_accessed: None,
             ..v.clone()
         })

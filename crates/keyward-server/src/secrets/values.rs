@@ -81,6 +81,7 @@ pub(super) async fn add_value(
                 stages: Vec::new(),
                 last_accessed: None,
                 kms_key_arn: key_arn.clone(),
+                earlier_kms_keys: Vec::new(),
             };
             let change = secret.add_version(version, &stages)?;
             secret.last_changed = now;
@@ -183,7 +184,7 @@ async fn read_value(
         })?;
     let value = envelope::open(state, caller, record, &row).await?;
     let today = day_of(state.inner.clock.now());
-    if record.last_accessed != Some(today) {
+    if record.last_accessed != Some(today) || version.last_accessed != Some(today) {
         let vid = version.id.clone();
         state
             .update_secret(record.id, Vec::new(), move |secret, _| {
@@ -351,7 +352,11 @@ pub(super) async fn list_secret_version_ids(
                     version_stages: Some(v.stages.clone()),
                     last_accessed_date: v.last_accessed.map(|d| d.as_epoch_seconds()),
                     created_date: Some(v.created.as_epoch_seconds()),
-                    kms_key_ids: Some(vec![v.kms_key_arn.clone()]),
+                    kms_key_ids: Some(
+                        std::iter::once(v.kms_key_arn.clone())
+                            .chain(v.earlier_kms_keys.iter().cloned())
+                            .collect(),
+                    ),
                 })
                 .collect(),
         ),
