@@ -172,7 +172,88 @@ fn user_identity(
     (identity, Some("root".to_owned()))
 }
 
+/// Everything one event says; [`Draft::into_event`] lays it out as a CloudTrail record.
+struct Draft<'a> {
+    identity: Value,
+    username: Option<String>,
+    access_key_id: Option<String>,
+    time: UnixMillis,
+    event_source: &'a str,
+    event_name: &'a str,
+    account: String,
+    region: String,
+    source_ip: &'a str,
+    user_agent: &'a str,
+    request_parameters: Value,
+    response_elements: Value,
+    request_id: String,
+    read_only: bool,
+    resources: Vec<(String, String)>,
+    error: Option<&'a WireError>,
+}
+
+impl Draft<'_> {
+    fn into_event(self) -> AuditEvent {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let resources: Vec<Value> = self
+            .resources
+            .iter()
+            .map(|(kind, arn)| json!({"accountId": self.account, "type": kind, "ARN": arn}))
+            .collect();
+        let mut record = json!({
+            "eventVersion": "1.08",
+            "userIdentity": self.identity,
+            "eventTime": rfc3339(self.time),
+            "eventSource": self.event_source,
+            "eventName": self.event_name,
+            "awsRegion": self.region,
+            "sourceIPAddress": self.source_ip,
+            "userAgent": self.user_agent,
+            "requestParameters": self.request_parameters,
+            "responseElements": self.response_elements,
+            "requestID": self.request_id,
+            "eventID": event_id,
+            "readOnly": self.read_only,
+            "resources": resources,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": self.account,
+            "eventCategory": "Management",
+        });
+        if let (Some(err), Value::Object(map)) = (self.error, &mut record) {
+            map.insert("errorCode".into(), json!(err.code));
+            if !err.message.is_empty() {
+                map.insert("errorMessage".into(), json!(err.message));
+            }
+        }
+        AuditEvent {
+            event_id,
+            event_time: self.time,
+            event_source: self.event_source.to_owned(),
+            event_name: self.event_name.to_owned(),
+            read_only: self.read_only,
+            username: self.username,
+            access_key_id: self.access_key_id,
+            resources: self.resources,
+            account: self.account,
+            region: self.region,
+            record: record.to_string(),
+        }
+    }
+}
+
 impl AppState {
+    async fn write_event(&self, draft: Draft<'_>) -> Result<(), WireError> {
+        self.inner
+            .audit
+            .record(draft.into_event())
+            .await
+            .map_err(|detail| {
+                tracing::error!(error = %detail, "audit write failed");
+                WireError::internal()
+            })
+    }
+
     /// Writes the event for a request that is about to be answered. An error means the
     /// event could not be made durable: the request must fail.
     pub(crate) async fn audit_request(
@@ -220,62 +301,35 @@ impl AppState {
             audit.claimed_access_key.as_deref(),
             None,
         );
-        let found = resources(request.as_ref(), response.as_ref(), &account, &region);
-        let event_source = audit
-            .service
-            .map(|s| s.event_source)
-            .unwrap_or("unknown.amazonaws.com");
-        let event_id = uuid::Uuid::new_v4().to_string();
-        // The time the request completes: events then come in time order, also after the
-        // calls a service made on the caller's behalf while handling it.
-        let time = self.inner.clock.now().max(audit.time);
-        let mut record = json!({
-            "eventVersion": "1.08",
-            "userIdentity": identity,
-            "eventTime": rfc3339(time),
-            "eventSource": event_source,
-            "eventName": audit.operation,
-            "awsRegion": region,
-            "sourceIPAddress": audit.source_ip,
-            "userAgent": audit.user_agent.clone().unwrap_or_default(),
-            "requestParameters": request_parameters,
-            "responseElements": response_elements,
-            "requestID": audit.request_id,
-            "eventID": event_id,
-            "readOnly": read_only,
-            "resources": found.iter().map(|(kind, arn)| json!({"accountId": account, "type": kind, "ARN": arn})).collect::<Vec<_>>(),
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": account,
-            "eventCategory": "Management",
-        });
-        if let (Err(err), Value::Object(map)) = (result, &mut record) {
-            map.insert("errorCode".into(), json!(err.code));
-            if !err.message.is_empty() {
-                map.insert("errorMessage".into(), json!(err.message));
-            }
-        }
-        let event = AuditEvent {
-            event_id,
-            event_time: time,
-            event_source: event_source.to_owned(),
-            event_name: audit.operation.clone(),
-            read_only,
+        let resources = resources(request.as_ref(), response.as_ref(), &account, &region);
+        self.write_event(Draft {
+            identity,
             username,
             access_key_id: audit
                 .caller
                 .as_ref()
                 .map(|c| c.access_key_id.clone())
                 .or_else(|| audit.claimed_access_key.clone()),
-            resources: found,
+            // The time the request completes: events then come in time order, also after
+            // the calls a service made on the caller's behalf while handling it.
+            time: self.inner.clock.now().max(audit.time),
+            event_source: audit
+                .service
+                .map(|s| s.event_source)
+                .unwrap_or("unknown.amazonaws.com"),
+            event_name: &audit.operation,
             account,
             region,
-            record: record.to_string(),
-        };
-        self.inner.audit.record(event).await.map_err(|detail| {
-            tracing::error!(error = %detail, "audit write failed");
-            WireError::internal()
+            source_ip: &audit.source_ip,
+            user_agent: audit.user_agent.as_deref().unwrap_or_default(),
+            request_parameters,
+            response_elements,
+            request_id: audit.request_id.clone(),
+            read_only,
+            resources,
+            error: result.as_ref().err(),
         })
+        .await
     }
 
     /// The event of a KMS call another service made on the caller's behalf, marked as
@@ -289,57 +343,29 @@ impl AppState {
         key_arn: Option<&str>,
         error: Option<&WireError>,
     ) -> Result<(), WireError> {
-        let (account, region) = (caller.account.to_string(), caller.region.to_string());
         let (identity, username) = user_identity(Some(caller), None, Some(invoked_by));
-        let found: Vec<(String, String)> = key_arn
-            .and_then(|arn| resource_type(arn).map(|kind| (kind.to_owned(), arn.to_owned())))
-            .into_iter()
-            .collect();
-        let now = self.inner.clock.now();
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let mut record = json!({
-            "eventVersion": "1.08",
-            "userIdentity": identity,
-            "eventTime": rfc3339(now),
-            "eventSource": "kms.amazonaws.com",
-            "eventName": operation,
-            "awsRegion": region,
-            "sourceIPAddress": invoked_by,
-            "userAgent": invoked_by,
-            "requestParameters": request_parameters,
-            "responseElements": Value::Null,
-            "requestID": uuid::Uuid::new_v4().to_string(),
-            "eventID": event_id,
-            "readOnly": true,
-            "resources": found.iter().map(|(kind, arn)| json!({"accountId": account, "type": kind, "ARN": arn})).collect::<Vec<_>>(),
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": account,
-            "eventCategory": "Management",
-        });
-        if let (Some(err), Value::Object(map)) = (error, &mut record) {
-            map.insert("errorCode".into(), json!(err.code));
-            if !err.message.is_empty() {
-                map.insert("errorMessage".into(), json!(err.message));
-            }
-        }
-        let event = AuditEvent {
-            event_id,
-            event_time: now,
-            event_source: "kms.amazonaws.com".into(),
-            event_name: operation.to_owned(),
-            read_only: true,
+        self.write_event(Draft {
+            identity,
             username,
             access_key_id: Some(caller.access_key_id.clone()),
-            resources: found,
-            account,
-            region,
-            record: record.to_string(),
-        };
-        self.inner.audit.record(event).await.map_err(|detail| {
-            tracing::error!(error = %detail, "audit write failed");
-            WireError::internal()
+            time: self.inner.clock.now(),
+            event_source: "kms.amazonaws.com",
+            event_name: operation,
+            account: caller.account.to_string(),
+            region: caller.region.to_string(),
+            source_ip: invoked_by,
+            user_agent: invoked_by,
+            request_parameters,
+            response_elements: Value::Null,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            read_only: true,
+            resources: key_arn
+                .and_then(|arn| resource_type(arn).map(|kind| (kind.to_owned(), arn.to_owned())))
+                .into_iter()
+                .collect(),
+            error,
         })
+        .await
     }
 }
 
