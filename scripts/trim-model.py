@@ -5,8 +5,15 @@
 # (crates/keyward-protocol/models/*.json) are derived from them under that license.
 """Write a trimmed copy of a botocore service model: the wire spec without the prose.
 
-Usage: scripts/trim-model.py <service> <out>
+Usage: scripts/trim-model.py <service> <out> [--operations Op1,Op2,...]
   e.g. scripts/trim-model.py kms crates/keyward-protocol/models/kms.json
+       scripts/trim-model.py sts crates/keyward-protocol/models/sts.json \
+           --operations GetCallerIdentity,AssumeRole
+
+With --operations, only the listed operations are kept, and only the shapes they reach
+(inputs, outputs and errors, followed through members, list members and map keys and
+values). The IAM model is large; Keyward serves a part of it, and an operation left out of
+the model is answered as AWS answers an unknown action.
 
 The model is read from the installed botocore (pip install botocore), newest API version.
 Kept: metadata; each operation's name, http, input, output and errors; each shape's type,
@@ -80,20 +87,57 @@ def trim_operation(op):
     return out
 
 
-def trim(model):
+def reachable(model, operations):
+    """The names of the shapes the operations reach, in the model's order."""
+    seen = set()
+    stack = []
+    for name in operations:
+        op = model["operations"][name]
+        stack.extend(op[key]["shape"] for key in ("input", "output") if key in op)
+        stack.extend(error["shape"] for error in op.get("errors", []))
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        shape = model["shapes"][name]
+        stack.extend(shape[key]["shape"] for key in ("member", "key", "value") if key in shape)
+        stack.extend(ref["shape"] for ref in shape.get("members", {}).values())
+    return [name for name in model["shapes"] if name in seen]
+
+
+def trim(model, operations=None):
+    if operations is None:
+        operations = list(model["operations"])
+        shapes = list(model["shapes"])
+    else:
+        unknown = [name for name in operations if name not in model["operations"]]
+        if unknown:
+            sys.exit(f"not in the model: {', '.join(unknown)}")
+        # Model order, whatever the order on the command line.
+        operations = [name for name in model["operations"] if name in operations]
+        shapes = reachable(model, operations)
     return {
         "version": model.get("version", "2.0"),
         "metadata": model["metadata"],
-        "operations": {n: trim_operation(o) for n, o in model["operations"].items()},
-        "shapes": {n: trim_shape(s) for n, s in model["shapes"].items()},
+        "operations": {n: trim_operation(model["operations"][n]) for n in operations},
+        "shapes": {n: trim_shape(model["shapes"][n]) for n in shapes},
     }
 
 
 def main(argv):
-    if len(argv) != 3:
+    args = argv[1:]
+    operations = None
+    if "--operations" in args:
+        at = args.index("--operations")
+        if at + 1 >= len(args):
+            sys.exit(__doc__)
+        operations = [name for name in args[at + 1].split(",") if name]
+        del args[at:at + 2]
+    if len(args) != 2:
         sys.exit(__doc__)
-    service, out = argv[1], argv[2]
-    trimmed = trim(load(model_path(service)))
+    service, out = args
+    trimmed = trim(load(model_path(service)), operations)
     with open(out, "w", encoding="utf-8") as f:
         # One entry per line keeps diffs readable when botocore updates the model.
         f.write("{\n")

@@ -1,5 +1,6 @@
 //! The wire form of an error, as AWS JSON 1.1 renders it:
-//! HTTP 400 (500 for internal failures) and `{"__type":"<Exception>","message":"…"}`.
+//! HTTP 400 (500 for internal failures) and `{"__type":"<Exception>","message":"…"}`; the
+//! Query protocol (IAM, STS) renders the same error as XML ([`WireError::to_query_body`]).
 
 use serde::Serialize;
 
@@ -55,5 +56,12 @@ impl WireError {
             message: &self.message,
         })
         .unwrap_or_default()
+    }
+
+    /// The Query protocol's XML error body in `namespace`, as [`crate::query::error_body`]
+    /// renders it: `<ErrorResponse>` holding `<Error>` (`Type` `Sender`, or `Receiver` for a
+    /// 5xx; `Code`; `Message`) and `<RequestId>`.
+    pub fn to_query_body(&self, namespace: &str, request_id: &str) -> Vec<u8> {
+        crate::query::error_body(self, namespace, request_id)
     }
 }

@@ -13,7 +13,7 @@ pub(crate) mod examples;
 pub(crate) mod model;
 mod pattern;
 mod secret_text;
-mod validate;
+pub(crate) mod validate;
 mod wire_enum;
 
 use serde::de::DeserializeOwned;

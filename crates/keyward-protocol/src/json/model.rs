@@ -1,6 +1,7 @@
 //! A service model — botocore's `service-2.json`, trimmed by `scripts/trim-model.py` — compiled
 //! into the form the validator walks: shapes by index, members in model order, patterns compiled
-//! once.
+//! once. The serialization traits of the Query protocol (`locationName`, `flattened`,
+//! `resultWrapper`) are kept too, for the [`query`](crate::query) codec.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,6 +20,9 @@ pub(crate) type ShapeId = usize;
 pub struct ServiceModel {
     target_prefix: String,
     service_id: String,
+    api_version: String,
+    protocol: String,
+    xml_namespace: String,
     operations: HashMap<String, Operation>,
     shapes: Vec<Shape>,
 }
@@ -27,6 +31,8 @@ pub struct ServiceModel {
 pub(crate) struct Operation {
     pub(crate) input: Option<ShapeId>,
     pub(crate) output: Option<ShapeId>,
+    /// Query protocol: the element the output is wrapped in, e.g. `CreateUserResult`.
+    pub(crate) result_wrapper: Option<String>,
 }
 
 #[derive(Debug)]
@@ -41,6 +47,22 @@ pub(crate) struct Shape {
     /// This shape, or a shape inside it, is `sensitive`: its value as a whole never appears in
     /// a message (its other members still may).
     pub(crate) conceals: bool,
+    /// How a list or map is laid out in the Query protocol and in XML.
+    pub(crate) xml: XmlLayout,
+}
+
+/// The Query and XML serialization traits of a list or map shape. The defaults are botocore's:
+/// `Name.member.N` and `<Name><member>…</member></Name>` for lists, `Name.entry.N.key` and
+/// `<entry><key>…</key><value>…</value></entry>` for maps.
+#[derive(Debug, Default)]
+pub(crate) struct XmlLayout {
+    /// Items repeat under the list's own name instead of inside it.
+    pub(crate) flattened: bool,
+    /// The `locationName` of a list's member (`member` when absent).
+    pub(crate) item: Option<String>,
+    /// The `locationName` of a map's key and value (`key`, `value` when absent).
+    pub(crate) key: Option<String>,
+    pub(crate) value: Option<String>,
 }
 
 #[derive(Debug)]
@@ -74,6 +96,18 @@ pub(crate) struct Member {
     pub(crate) path: String,
     pub(crate) shape: ShapeId,
     pub(crate) required: bool,
+    /// The member's `locationName`: its parameter prefix in a Query request and its element
+    /// name in XML, when it differs from `name`.
+    pub(crate) location_name: Option<String>,
+    /// `flattened` set on the member rather than on its list shape.
+    pub(crate) flattened: bool,
+}
+
+impl Member {
+    /// The member's name in a Query request and in XML.
+    pub(crate) fn wire_name(&self) -> &str {
+        self.location_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 impl ServiceModel {
@@ -95,6 +129,20 @@ impl ServiceModel {
         MODEL.get_or_init(|| embedded(include_str!("../../models/cloudtrail.json")))
     }
 
+    /// AWS Identity and Access Management, API version `2010-05-08`, Query protocol: only the
+    /// operations Keyward serves are in the trimmed model.
+    pub fn iam() -> &'static ServiceModel {
+        static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+        MODEL.get_or_init(|| embedded(include_str!("../../models/iam.json")))
+    }
+
+    /// AWS Security Token Service, API version `2011-06-15`, Query protocol: only the
+    /// operations Keyward serves are in the trimmed model.
+    pub fn sts() -> &'static ServiceModel {
+        static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+        MODEL.get_or_init(|| embedded(include_str!("../../models/sts.json")))
+    }
+
     /// Compiles a trimmed botocore model.
     pub(crate) fn from_json(source: &str) -> Result<Self, String> {
         let raw: RawModel = serde_json::from_str(source).map_err(|e| e.to_string())?;
@@ -109,6 +157,22 @@ impl ServiceModel {
     /// The model's `serviceId`, e.g. `KMS`.
     pub fn service_id(&self) -> &str {
         &self.service_id
+    }
+
+    /// The model's `apiVersion`, e.g. `2010-05-08`: the `Version` a Query request must name.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// The model's `protocol`: `json`, `query`, …
+    pub fn protocol(&self) -> &str {
+        &self.protocol
+    }
+
+    /// The model's `xmlNamespace`, e.g. `https://iam.amazonaws.com/doc/2010-05-08/`; empty for
+    /// JSON services.
+    pub fn xml_namespace(&self) -> &str {
+        &self.xml_namespace
     }
 
     pub fn has_operation(&self, operation: &str) -> bool {
@@ -196,6 +260,8 @@ fn compile(raw: RawModel) -> Result<ServiceModel, String> {
                         path: lower_first(&member),
                         required: raw_shape.required.contains(&member),
                         shape: resolve(&reference)?,
+                        location_name: reference.location_name.filter(|n| *n != member),
+                        flattened: reference.flattened,
                         name: member,
                     });
                 }
@@ -219,6 +285,17 @@ fn compile(raw: RawModel) -> Result<ServiceModel, String> {
             "timestamp" => Kind::Timestamp,
             _ => Kind::Unchecked,
         };
+        let location = |reference: &Option<RawRef>| {
+            reference
+                .as_ref()
+                .and_then(|reference| reference.location_name.clone())
+        };
+        let xml = XmlLayout {
+            flattened: raw_shape.flattened,
+            item: location(&raw_shape.member),
+            key: location(&raw_shape.key),
+            value: location(&raw_shape.value),
+        };
         shapes.push(Shape {
             name,
             kind,
@@ -226,6 +303,7 @@ fn compile(raw: RawModel) -> Result<ServiceModel, String> {
             max: raw_shape.max.as_ref().and_then(serde_json::Number::as_i64),
             sensitive: raw_shape.sensitive,
             conceals: raw_shape.sensitive,
+            xml,
         });
     }
     mark_concealing(&mut shapes);
@@ -234,12 +312,23 @@ fn compile(raw: RawModel) -> Result<ServiceModel, String> {
     for (name, operation) in raw.operations {
         let input = operation.input.as_ref().map(resolve).transpose()?;
         let output = operation.output.as_ref().map(resolve).transpose()?;
-        operations.insert(name, Operation { input, output });
+        let result_wrapper = operation.output.and_then(|output| output.result_wrapper);
+        operations.insert(
+            name,
+            Operation {
+                input,
+                output,
+                result_wrapper,
+            },
+        );
     }
 
     Ok(ServiceModel {
         target_prefix: raw.metadata.target_prefix.unwrap_or_default(),
         service_id: raw.metadata.service_id.unwrap_or_default(),
+        api_version: raw.metadata.api_version.unwrap_or_default(),
+        protocol: raw.metadata.protocol.unwrap_or_default(),
+        xml_namespace: raw.metadata.xml_namespace.unwrap_or_default(),
         operations,
         shapes,
     })
@@ -291,6 +380,9 @@ struct RawModel {
 struct RawMetadata {
     target_prefix: Option<String>,
     service_id: Option<String>,
+    api_version: Option<String>,
+    protocol: Option<String>,
+    xml_namespace: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -300,8 +392,13 @@ struct RawOperation {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawRef {
     shape: String,
+    location_name: Option<String>,
+    #[serde(default)]
+    flattened: bool,
+    result_wrapper: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +418,8 @@ struct RawShape {
     pattern: Option<String>,
     #[serde(default)]
     sensitive: bool,
+    #[serde(default)]
+    flattened: bool,
 }
 
 /// A JSON object read in document order (serde_json's map would sort it): members are
@@ -370,7 +469,16 @@ mod tests {
             let source = std::fs::read_to_string(&path).unwrap();
             let model = ServiceModel::from_json(&source)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(!model.target_prefix().is_empty(), "{}", path.display());
+            // JSON services are addressed by their target prefix, Query services by their
+            // API version and answer in their XML namespace.
+            match model.protocol() {
+                "query" => assert!(
+                    !model.api_version().is_empty() && !model.xml_namespace().is_empty(),
+                    "{}",
+                    path.display()
+                ),
+                _ => assert!(!model.target_prefix().is_empty(), "{}", path.display()),
+            }
             for (shape, pattern) in model.unchecked_patterns() {
                 assert!(
                     pattern.contains("\\uD8") || pattern.contains("\\uDB"),
@@ -426,6 +534,77 @@ mod tests {
         // LookupEvents' timestamps carry no timestampFormat: JSON 1.1's default, epoch seconds.
         let date = model.shape_id("Date").unwrap();
         assert!(matches!(model.shape(date).kind, Kind::Timestamp));
+    }
+
+    #[test]
+    fn iam_and_sts_models_are_the_query_wire() {
+        let iam = ServiceModel::iam();
+        assert_eq!(
+            (iam.service_id(), iam.protocol(), iam.api_version()),
+            ("IAM", "query", "2010-05-08")
+        );
+        assert_eq!(
+            iam.xml_namespace(),
+            "https://iam.amazonaws.com/doc/2010-05-08/"
+        );
+        assert_eq!(iam.operation_names().count(), 27);
+        assert!(iam.has_output("CreateUser") && !iam.has_output("DeleteUser"));
+        let create_user = iam.operation("CreateUser").unwrap();
+        assert_eq!(
+            create_user.result_wrapper.as_deref(),
+            Some("CreateUserResult")
+        );
+        assert_eq!(iam.unchecked_patterns().count(), 0);
+        let secret = iam.shape_id("accessKeySecretType").unwrap();
+        assert!(iam.shape(secret).sensitive);
+
+        let sts = ServiceModel::sts();
+        assert_eq!(
+            (sts.service_id(), sts.protocol(), sts.api_version()),
+            ("STS", "query", "2011-06-15")
+        );
+        assert_eq!(
+            sts.xml_namespace(),
+            "https://sts.amazonaws.com/doc/2011-06-15/"
+        );
+        let mut operations: Vec<_> = sts.operation_names().collect();
+        operations.sort_unstable();
+        assert_eq!(operations, ["AssumeRole", "GetCallerIdentity"]);
+        assert_eq!(sts.unchecked_patterns().count(), 0);
+    }
+
+    #[test]
+    fn query_traits_are_kept() {
+        let source = r#"{"metadata":{"protocol":"query","apiVersion":"1","xmlNamespace":"ns"},
+            "operations":{"Op":{"input":{"shape":"In"},"output":{"shape":"Out","resultWrapper":"OpResult"}}},
+            "shapes":{
+            "In":{"type":"structure","members":{"Items":{"shape":"Items","locationName":"Item"}}},
+            "Out":{"type":"structure","members":{"Pairs":{"shape":"Pairs","flattened":true}}},
+            "Items":{"type":"list","member":{"shape":"S","locationName":"entry"},"flattened":true},
+            "Pairs":{"type":"map","key":{"shape":"S","locationName":"k"},"value":{"shape":"S","locationName":"v"}},
+            "S":{"type":"string"}}}"#;
+        let model = ServiceModel::from_json(source).unwrap();
+        let operation = model.operation("Op").unwrap();
+        assert_eq!(operation.result_wrapper.as_deref(), Some("OpResult"));
+        let Kind::Structure(members) = &model.shape(operation.input.unwrap()).kind else {
+            panic!("not a structure")
+        };
+        assert_eq!(
+            (members[0].name.as_str(), members[0].wire_name()),
+            ("Items", "Item")
+        );
+        let Kind::Structure(members) = &model.shape(operation.output.unwrap()).kind else {
+            panic!("not a structure")
+        };
+        assert!(members[0].flattened && members[0].location_name.is_none());
+        let items = &model.shape(model.shape_id("Items").unwrap()).xml;
+        assert!(items.flattened);
+        assert_eq!(items.item.as_deref(), Some("entry"));
+        let pairs = &model.shape(model.shape_id("Pairs").unwrap()).xml;
+        assert_eq!(
+            (pairs.key.as_deref(), pairs.value.as_deref()),
+            (Some("k"), Some("v"))
+        );
     }
 
     #[test]

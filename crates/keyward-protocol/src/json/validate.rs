@@ -17,6 +17,9 @@
 //! and values — the message is written in the same style.
 //! Deliberate difference: AWS truncates a fractional number sent for an integer; this codec
 //! refuses it, like any other value that is not of the member's type.
+//!
+//! The Query protocol's services (IAM, STS) run the same checks and differ only in how they
+//! word the answer; a [`Style`] says how.
 
 use serde_json::{Map, Value};
 
@@ -24,34 +27,72 @@ use super::model::{Kind, Member, ServiceModel, Shape, ShapeId};
 use super::{Blob, ZeroizeStrings};
 use crate::WireError;
 
+/// How a service words its validation errors.
+#[derive(Debug)]
+pub(crate) struct Style {
+    /// The error code: `ValidationException` (JSON services) or `ValidationError` (Query).
+    pub(crate) code: &'static str,
+    /// Whether a violating value is quoted (`Value 'x' at 'name'`) or not (`Value at 'name'`).
+    /// Sensitive values are never quoted either way.
+    pub(crate) quotes_values: bool,
+    /// Patterns the service checks itself, after the generic checks, answering with its own
+    /// message: `(pattern, message)`, where `{member}` in the message is the member's path.
+    /// Such a message is sent alone, and only when nothing else is wrong.
+    pub(crate) own_pattern_messages: &'static [(&'static str, &'static str)],
+}
+
+/// AWS's JSON 1.1 services: `ValidationException`, values quoted.
+pub(crate) const JSON_STYLE: Style = Style {
+    code: "ValidationException",
+    quotes_values: true,
+    own_pattern_messages: &[],
+};
+
 pub(crate) fn check_structure(
     model: &ServiceModel,
     shape: ShapeId,
     input: Map<String, Value>,
 ) -> Result<Value, WireError> {
+    check_structure_in_style(model, shape, input, &JSON_STYLE)
+}
+
+pub(crate) fn check_structure_in_style(
+    model: &ServiceModel,
+    shape: ShapeId,
+    input: Map<String, Value>,
+    style: &Style,
+) -> Result<Value, WireError> {
     let mut walk = Walk {
         model,
+        style,
         violations: Vec::new(),
+        own_violation: None,
     };
     let Kind::Structure(members) = &model.shape(shape).kind else {
         return Ok(Value::Object(Map::new()));
     };
     let mut checked = walk.structure(members, input, None, model.shape(shape).sensitive)?;
-    if walk.violations.is_empty() {
-        Ok(checked)
-    } else {
+    if !walk.violations.is_empty() {
         checked.zeroize_strings();
-        Err(validation_error(&walk.violations))
+        Err(validation_error(style.code, &walk.violations))
+    } else if let Some(message) = walk.own_violation {
+        checked.zeroize_strings();
+        Err(WireError::client(style.code, message))
+    } else {
+        Ok(checked)
     }
 }
 
-fn validation_error(violations: &[String]) -> WireError {
+fn validation_error(code: &'static str, violations: &[String]) -> WireError {
     let count = violations.len();
     let plural = if count == 1 { "" } else { "s" };
-    WireError::validation(format!(
-        "{count} validation error{plural} detected: {}",
-        violations.join("; ")
-    ))
+    WireError::client(
+        code,
+        format!(
+            "{count} validation error{plural} detected: {}",
+            violations.join("; ")
+        ),
+    )
 }
 
 /// The deserialization error for a JSON value of the wrong type. `target` is how AWS names the
@@ -79,7 +120,10 @@ fn start_of_map() -> WireError {
 
 struct Walk<'m> {
     model: &'m ServiceModel,
+    style: &'m Style,
     violations: Vec<String>,
+    /// The first violation of a pattern the service words itself (see [`Style`]).
+    own_violation: Option<String>,
 }
 
 impl Walk<'_> {
@@ -99,8 +143,13 @@ impl Walk<'_> {
             match input.remove(&member.name) {
                 None | Some(Value::Null) => {
                     if member.required {
+                        let null = if self.style.quotes_values {
+                            " null"
+                        } else {
+                            ""
+                        };
                         self.violations.push(format!(
-                            "Value null at '{path}' failed to satisfy constraint: Member must not be null"
+                            "Value{null} at '{path}' failed to satisfy constraint: Member must not be null"
                         ));
                     }
                 }
@@ -158,9 +207,21 @@ impl Walk<'_> {
                 Value::Array(_) => Err(start_of_list()),
                 _ => Err(WireError::serialization("Expected map or null")),
             },
-            Kind::String { .. } => match value {
+            Kind::String { pattern, .. } => match value {
                 Value::String(text) => {
-                    let violations = string_violations(shape, &text);
+                    let own_message = pattern.as_ref().and_then(|pattern| {
+                        self.style
+                            .own_pattern_messages
+                            .iter()
+                            .find(|(source, _)| *source == pattern.source)
+                            .map(|(_, message)| (pattern, *message))
+                    });
+                    let violations = string_violations(shape, &text, own_message.is_none());
+                    if let Some((pattern, message)) = own_message {
+                        if pattern.matches(&text) == Some(false) && self.own_violation.is_none() {
+                            self.own_violation = Some(message.replace("{member}", path));
+                        }
+                    }
                     self.report(path, (!concealed).then_some(text.as_str()), violations);
                     Ok(Value::String(text))
                 }
@@ -230,7 +291,7 @@ impl Walk<'_> {
             if value.is_null() {
                 continue;
             }
-            for violation in string_violations(self.model.shape(key_shape), &key) {
+            for violation in string_violations(self.model.shape(key_shape), &key, true) {
                 self.report(
                     path,
                     None,
@@ -240,7 +301,7 @@ impl Walk<'_> {
             let value_shape_ref = self.model.shape(value_shape);
             let value = match (&value_shape_ref.kind, value) {
                 (Kind::String { .. }, Value::String(text)) => {
-                    for violation in string_violations(value_shape_ref, &text) {
+                    for violation in string_violations(value_shape_ref, &text, true) {
                         self.report(
                             path,
                             None,
@@ -261,6 +322,7 @@ impl Walk<'_> {
     }
 
     fn report(&mut self, path: &str, shown: Option<&str>, violations: Vec<String>) {
+        let shown = shown.filter(|_| self.style.quotes_values);
         for violation in violations {
             self.violations.push(match shown {
                 Some(shown) => {
@@ -306,7 +368,9 @@ fn byte_buffer(len: usize) -> String {
     format!("java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]")
 }
 
-fn string_violations(shape: &Shape, text: &str) -> Vec<String> {
+/// `with_pattern`: whether the pattern is checked here (it is not when the service checks it
+/// itself, see [`Style`]).
+fn string_violations(shape: &Shape, text: &str, with_pattern: bool) -> Vec<String> {
     let mut violations = Vec::new();
     if let Kind::String {
         enum_values,
@@ -319,7 +383,7 @@ fn string_violations(shape: &Shape, text: &str) -> Vec<String> {
                 enum_values.join(", ")
             ));
         }
-        if let Some(pattern) = pattern {
+        if let Some(pattern) = pattern.as_ref().filter(|_| with_pattern) {
             if pattern.matches(text) == Some(false) {
                 violations.push(format!(
                     "Member must satisfy regular expression pattern: {}",
