@@ -832,3 +832,88 @@ def test_no_plaintext_or_secret_in_events_database_export_or_logs(fresh_server, 
 
     # 5. The log (the session teardown scans it again, after shutdown).
     check(srv.log_text(), "the server log")
+
+
+# --------------------------------------------------------------------------------------
+# A denied request is recorded, with who was denied
+# --------------------------------------------------------------------------------------
+
+
+def test_denied_decrypt_is_recorded_with_its_error_code(fresh_server, aws_for, sensitive):
+    """A Decrypt refused by policy is an event with errorCode AccessDeniedException and
+    AWS's errorMessage, under the caller's identity: an IAM user (userIdentity type
+    IAMUser) and a role session (type AssumedRole, with its sessionIssuer) — CloudTrail
+    User Guide, "CloudTrail userIdentity element"."""
+    srv = fresh_server
+    aws = aws_for(srv)
+    root_session = boto3.session.Session(aws_access_key_id=srv.access_key_id,
+                                         aws_secret_access_key=srv.secret_access_key, region_name=REGION)
+    iam = root_session.client("iam", endpoint_url=srv.endpoint)
+    kms = make_kms(srv)
+    plaintext = unique("denied-decrypt-pt").encode()
+    sensitive.add(plaintext)
+    key = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=plaintext, EncryptionContext=LAB_CONTEXT)["CiphertextBlob"]
+
+    user_name = unique("denied-user")
+    user = iam.create_user(UserName=user_name)["User"]
+    access = iam.create_access_key(UserName=user_name)["AccessKey"]
+    sensitive.add(access["SecretAccessKey"], "user secret access key")
+    iam.put_user_policy(UserName=user_name, PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    role = iam.create_role(RoleName="loadtest", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ROOT_ARN},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]
+    as_user = boto3.session.Session(aws_access_key_id=access["AccessKeyId"],
+                                    aws_secret_access_key=access["SecretAccessKey"], region_name=REGION)
+    code, message = client_error(as_user.client("kms", endpoint_url=srv.endpoint).decrypt,
+                                 CiphertextBlob=blob, EncryptionContext=LAB_CONTEXT)
+    assert code == "AccessDeniedException", message
+
+    assumed = as_user.client("sts", endpoint_url=srv.endpoint).assume_role(RoleArn=role["Arn"], RoleSessionName="fn")
+    creds = assumed["Credentials"]
+    sensitive.add(creds["SecretAccessKey"], "session secret access key")
+    sensitive.add(creds["SessionToken"], "session token")
+    as_role = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                    aws_session_token=creds["SessionToken"], region_name=REGION)
+    code, _ = client_error(as_role.client("kms", endpoint_url=srv.endpoint).decrypt,
+                           CiphertextBlob=blob, EncryptionContext=LAB_CONTEXT)
+    assert code == "AccessDeniedException"
+
+    events = aws("cloudtrail", "lookup-events", "--lookup-attributes",
+                 "AttributeKey=EventName,AttributeValue=Decrypt")["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    denied = [r for r in records if r.get("errorCode")]
+    assert len(denied) == 2, [(r["userIdentity"].get("type"), r.get("errorCode")) for r in records]
+    by_type = {r["userIdentity"]["type"]: r for r in denied}
+    assert set(by_type) == {"IAMUser", "AssumedRole"}, by_type.keys()
+
+    rec = by_type["IAMUser"]
+    assert rec["errorCode"] == "AccessDeniedException"
+    assert rec["errorMessage"].startswith(f"User: {user['Arn']} is not authorized to perform: kms:Decrypt"), rec
+    assert rec["userIdentity"]["arn"] == user["Arn"]
+    assert rec["userIdentity"]["userName"] == user_name
+    assert rec["userIdentity"]["principalId"] == user["UserId"]
+    assert rec["userIdentity"]["accessKeyId"] == access["AccessKeyId"]
+    assert rec["userIdentity"]["accountId"] == ACCOUNT_ID
+    assert rec["eventSource"] == KMS_SOURCE and rec["readOnly"] is True
+    assert rec["responseElements"] is None
+    assert rec["requestParameters"]["encryptionContext"] == LAB_CONTEXT
+    assert key_resource(key["Arn"]) in rec["resources"]
+    (summary,) = [e for e in events if json.loads(e["CloudTrailEvent"])["eventID"] == rec["eventID"]]
+    assert summary["Username"] == user_name
+    assert summary["AccessKeyId"] == access["AccessKeyId"]
+
+    rec = by_type["AssumedRole"]
+    session_arn = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/loadtest/fn"
+    assert rec["errorCode"] == "AccessDeniedException"
+    assert rec["errorMessage"].startswith(f"User: {session_arn} is not authorized to perform: kms:Decrypt"), rec
+    ident = rec["userIdentity"]
+    assert ident["arn"] == session_arn
+    assert ident["principalId"] == f"{role['RoleId']}:fn"
+    assert ident["accessKeyId"] == creds["AccessKeyId"]
+    assert ident["accountId"] == ACCOUNT_ID
+    issuer = ident["sessionContext"]["sessionIssuer"]
+    assert (issuer["type"], issuer["arn"], issuer["userName"], issuer["principalId"]) == \
+        ("Role", role["Arn"], "loadtest", role["RoleId"])
+    assert plaintext.decode() not in json.dumps(events, default=str)

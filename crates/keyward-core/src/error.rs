@@ -18,6 +18,9 @@ pub enum KmsError {
     InvalidAliasName(String),
     #[error("{0}")]
     NotAuthorized(String),
+    /// A policy refused the request: AWS's `AccessDeniedException`.
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("The key ID in the request does not identify a CMK that can perform this operation.")]
     IncorrectKey,
     #[error("")]
@@ -38,6 +41,13 @@ pub enum KmsError {
     Tag(String),
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
+    /// An ARN, such as a grant's principal, names nothing valid.
+    #[error("{0}")]
+    InvalidArn(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    #[error("{0}")]
+    InvalidGrantId(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
     /// Storage or cryptographic failure inside the server: a 500 with no detail.

@@ -95,6 +95,11 @@ pub struct KeyRecord {
     pub origin: String,
     pub manager: KeyManager,
     pub policy: String,
+    /// The unique ids of the users and roles the policy names, as they were when it was
+    /// stored (ARN → `AIDA…`/`AROA…`): a principal deleted and recreated under the same
+    /// name is not the one the policy meant.
+    #[serde(default)]
+    pub policy_principals: std::collections::BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     pub auto_rotation: Option<AutoRotation>,
     pub rotations: Vec<Rotation>,
@@ -312,6 +317,7 @@ mod tests {
             origin: "AWS_KMS".into(),
             manager: KeyManager::Customer,
             policy: String::new(),
+            policy_principals: Default::default(),
             tags: BTreeMap::new(),
             auto_rotation: None,
             rotations: Vec::new(),

@@ -6,6 +6,8 @@ pub mod alias;
 pub mod audit;
 pub mod clock;
 pub mod error;
+pub mod grant;
+pub mod iam;
 pub mod ids;
 pub mod key;
 pub mod password;

@@ -25,6 +25,9 @@ pub const MAX_RECOVERY_WINDOW_DAYS: u32 = 30;
 pub enum SecretsError {
     #[error("{0}")]
     ResourceNotFound(String),
+    /// A policy refused the request: AWS's `AccessDeniedException`.
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]
@@ -96,6 +99,9 @@ pub struct SecretRecord {
     pub deletion_date: Option<UnixMillis>,
     pub tags: Vec<(String, String)>,
     pub resource_policy: Option<String>,
+    /// The unique ids of the users and roles the resource policy names (ARN → id).
+    #[serde(default)]
+    pub policy_principals: std::collections::BTreeMap<String, String>,
     pub versions: Vec<VersionInfo>,
     #[serde(default)]
     pub replicas: Vec<Replica>,
@@ -325,6 +331,7 @@ mod tests {
             deletion_date: None,
             tags: Vec::new(),
             resource_policy: None,
+            policy_principals: Default::default(),
             versions: Vec::new(),
             replicas: Vec::new(),
             primary_region: None,

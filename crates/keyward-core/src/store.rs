@@ -5,13 +5,15 @@ use uuid::Uuid;
 
 use crate::alias::AliasRecord;
 use crate::audit::{ChainedEvent, Checkpoint};
+use crate::grant::GrantRecord;
+use crate::iam::{RoleRecord, UserRecord};
 use crate::key::KeyRecord;
 use crate::secret::SecretRecord;
 use crate::UnixMillis;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// A unique name is taken (alias, access key).
+    /// A unique name is taken (alias, access key, secret, user, role, grant).
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -53,6 +55,9 @@ pub struct AccessKeyRow {
     pub principal_arn: String,
     pub created: UnixMillis,
     pub active: bool,
+    /// The IAM user the key belongs to, as stored in the user's record; `None` for the
+    /// account root's keys.
+    pub user_name: Option<String>,
 }
 
 impl std::fmt::Debug for AccessKeyRow {
@@ -60,6 +65,7 @@ impl std::fmt::Debug for AccessKeyRow {
         f.debug_struct("AccessKeyRow")
             .field("access_key_id", &self.access_key_id)
             .field("principal_arn", &self.principal_arn)
+            .field("user_name", &self.user_name)
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +133,7 @@ pub trait Store: Send + Sync + 'static {
         key: &KeyRecord,
         new_material: Option<&MaterialRow>,
     ) -> Result<u64, StoreError>;
-    /// Removes a key, all its material and every alias that points at it.
+    /// Removes a key, all its material, every alias that points at it and its grants.
     fn delete_key(&self, id: &Uuid) -> Result<(), StoreError>;
     /// Keys of one account and region ordered by id, starting after `after`.
     fn list_keys(
@@ -148,8 +154,66 @@ pub trait Store: Send + Sync + 'static {
     /// Every alias of every account and region, ordered by account, region and name.
     fn all_aliases(&self) -> Result<Vec<AliasRecord>, StoreError>;
 
+    /// Stores a new access key: `AlreadyExists(access_key_id)` if the id is taken, and
+    /// `NotFound(user_name)` if it names a user the account does not have (checked in the
+    /// same transaction, so a key cannot outlive its user).
     fn create_access_key(&self, row: &AccessKeyRow) -> Result<(), StoreError>;
     fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
+    /// The access keys of one user of an account (its name in any case), or with `None` the
+    /// account root's, ordered by creation and then id.
+    fn list_access_keys(
+        &self,
+        account: &str,
+        user_name: Option<&str>,
+    ) -> Result<Vec<AccessKeyRow>, StoreError>;
+    /// `NotFound(access_key_id)` if there is no such key.
+    fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError>;
+    /// `NotFound(access_key_id)` if there is no such key.
+    fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError>;
+
+    // IAM names are unique per account regardless of case and looked up regardless of
+    // case; a record keeps the case it was stored with. Users and roles are separate
+    // namespaces. Errors carry the bare name: `AlreadyExists(name)`, `NotFound(name)`.
+
+    /// Stores a new user at revision 1 (returned). `AlreadyExists(name)` if the account
+    /// has a user of that name in any case.
+    fn create_user(&self, user: &UserRecord) -> Result<u64, StoreError>;
+    fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Replaces the user with `user.user_id` read at `user.revision`: `Conflict` if it has
+    /// changed since, `NotFound(name)` if it is gone. A new name or path is carried to the
+    /// user's access keys in the same transaction (a taken name is `AlreadyExists`).
+    /// Returns the new revision.
+    fn update_user(&self, user: &UserRecord) -> Result<u64, StoreError>;
+    /// Removes a user and its access keys; `NotFound(name)` if there is no such user.
+    fn delete_user(&self, account: &str, name: &str) -> Result<(), StoreError>;
+    /// The users of an account ordered by name, without regard to case.
+    fn list_users(&self, account: &str) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// As [`Store::create_user`], for roles.
+    fn create_role(&self, role: &RoleRecord) -> Result<u64, StoreError>;
+    fn get_role(&self, account: &str, name: &str) -> Result<Option<RoleRecord>, StoreError>;
+    /// As [`Store::update_user`], for roles (matched by `role.role_id`).
+    fn update_role(&self, role: &RoleRecord) -> Result<u64, StoreError>;
+    fn delete_role(&self, account: &str, name: &str) -> Result<(), StoreError>;
+    fn list_roles(&self, account: &str) -> Result<Vec<RoleRecord>, StoreError>;
+
+    /// Stores a new grant: `NotFound(key_id)` if there is no such key, `AlreadyExists
+    /// (grant_id)` if the key has a grant of that id.
+    fn create_grant(&self, grant: &GrantRecord) -> Result<(), StoreError>;
+    /// The grants of one key ordered by creation and then grant id.
+    fn list_grants(&self, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError>;
+    fn get_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    /// `NotFound(grant_id)` if the key has no such grant.
+    fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<(), StoreError>;
+    /// The grants of an account's keys that `principal` may retire, ordered by creation
+    /// and then grant id.
+    fn list_grants_by_retiring_principal(
+        &self,
+        account: &str,
+        principal: &str,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Every grant, ordered by key, creation and grant id (to warm caches at start).
+    fn all_grants(&self) -> Result<Vec<GrantRecord>, StoreError>;
 
     /// Stores a new secret and the values of its first versions. A secret of the same
     /// account, region and name is `AlreadyExists`.

@@ -87,6 +87,11 @@ kms_operations! {
     GetKeyPolicy(GetKeyPolicyRequest),
     PutKeyPolicy(PutKeyPolicyRequest),
     ListKeyPolicies(ListKeyPoliciesRequest),
+    CreateGrant(CreateGrantRequest),
+    ListGrants(ListGrantsRequest),
+    ListRetirableGrants(ListRetirableGrantsRequest),
+    RetireGrant(RetireGrantRequest),
+    RevokeGrant(RevokeGrantRequest),
 }
 
 impl KmsOperation {

@@ -136,10 +136,7 @@ fn decode_answers_each_failure_with_its_exception() {
     assert_eq!(code("Encrypt", "{"), "SerializationException");
     assert_eq!(code("Encrypt", r#"{"KeyId":"k"}"#), "ValidationException");
     assert_eq!(
-        code(
-            "CreateGrant",
-            r#"{"KeyId":"k","GranteePrincipal":"p","Operations":["Decrypt"]}"#
-        ),
+        code("GetPublicKey", r#"{"KeyId":"k"}"#),
         "UnsupportedOperationException"
     );
     for operation in KmsOperation::SUPPORTED {

@@ -138,6 +138,7 @@ fn ensure_root_access_key(
             principal_arn: principal_arn.clone(),
             created: clock.now(),
             active: true,
+            user_name: None,
         };
         store.create_access_key(&row)?;
         Ok(())

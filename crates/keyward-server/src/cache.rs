@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keyward_core::alias::AliasRecord;
+use keyward_core::grant::GrantRecord;
 use keyward_core::key::KeyRecord;
+use keyward_core::policy::{PolicyDocument, PolicyKind};
 use keyward_core::{KmsError, Store};
 use keyward_crypto::{RootKey, SymmetricMaterial};
 use uuid::Uuid;
@@ -16,10 +18,16 @@ pub(crate) fn material_aad(key_arn: &str, version: u32) -> Vec<u8> {
     format!("{key_arn}#material-version={version}").into_bytes()
 }
 
-/// A key as the hot path needs it: its record and every version of its material.
+/// A key as the hot path needs it: its record, every version of its material, its compiled
+/// key policy and its grants.
 pub(crate) struct LoadedKey {
     pub record: KeyRecord,
     materials: BTreeMap<u32, SymmetricMaterial>,
+    /// `None` when the stored policy does not parse: then the policy allows nothing.
+    pub policy: Option<PolicyDocument>,
+    /// The policy as in force: principals deleted since it was stored show their unique id.
+    pub policy_text: String,
+    pub grants: Vec<GrantRecord>,
 }
 
 impl LoadedKey {
@@ -71,13 +79,43 @@ impl KeyCache {
                 })?;
             materials.insert(row.version, SymmetricMaterial::from_bytes(&bytes)?);
         }
-        let loaded = Arc::new(LoadedKey { record, materials });
+        let policy_text = crate::bindings::effective_in(
+            store,
+            &record.account,
+            &record.policy,
+            &record.policy_principals,
+        )?
+        .into_owned();
+        let policy = match PolicyDocument::parse(&policy_text, PolicyKind::Resource) {
+            Ok(policy) => Some(policy),
+            Err(err) => {
+                tracing::warn!(key = %arn, error = %err, "stored key policy does not parse; it allows nothing");
+                None
+            }
+        };
+        let grants = store.list_grants(id)?;
+        let loaded = Arc::new(LoadedKey {
+            record,
+            materials,
+            policy,
+            policy_text,
+            grants,
+        });
         if let Ok(mut map) = self.map.write() {
             if self.epoch.load(Ordering::SeqCst) == epoch {
                 map.insert(*id, loaded.clone());
             }
         }
         Ok(Some(loaded))
+    }
+
+    /// Drops every key (a user or role was created or deleted: policies that name it may
+    /// mean another principal now).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
     }
 
     pub fn invalidate(&self, id: &Uuid) {
@@ -110,6 +148,19 @@ impl AliasCache {
     pub fn get(&self, account: &str, region: &str, name: &str) -> Option<AliasRecord> {
         let key = (account.to_owned(), region.to_owned(), name.to_owned());
         self.map.read().ok().and_then(|map| map.get(&key).cloned())
+    }
+
+    /// The names of the aliases that point at `target` (for `kms:ResourceAliases`).
+    pub fn names_for_key(&self, account: &str, region: &str, target: &Uuid) -> Vec<String> {
+        let Ok(map) = self.map.read() else {
+            return Vec::new();
+        };
+        let start = (account.to_owned(), region.to_owned(), String::new());
+        map.range(start..)
+            .take_while(|((a, r, _), _)| a == account && r == region)
+            .filter(|(_, alias)| &alias.target == target)
+            .map(|((_, _, name), _)| name.clone())
+            .collect()
     }
 
     /// Aliases of one account and region, by name.

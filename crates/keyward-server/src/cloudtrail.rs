@@ -47,6 +47,22 @@ pub(crate) async fn handle(
 ) -> Result<Vec<u8>, WireError> {
     match operation {
         CloudTrailOperation::LookupEvents(request) => {
+            state
+                .authorize(
+                    caller,
+                    "cloudtrail:LookupEvents",
+                    "*",
+                    None,
+                    keyward_core::policy::ResourceMode::Optional,
+                    keyward_core::policy::ConditionKeys::new(),
+                )
+                .await
+                .map_err(|denied| match denied {
+                    crate::authz::Denied::Policy(message) => {
+                        WireError::client("AccessDeniedException", message)
+                    }
+                    crate::authz::Denied::Internal(err) => crate::errors::kms_to_wire(&err),
+                })?;
             Ok(encode(&lookup_events(state, caller, request).await?))
         }
     }

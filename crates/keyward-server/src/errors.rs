@@ -12,6 +12,7 @@ pub(crate) fn kms_to_wire(err: &KmsError) -> WireError {
         KmsError::AlreadyExists(m) => ("AlreadyExistsException", m.clone()),
         KmsError::InvalidAliasName(m) => ("InvalidAliasNameException", m.clone()),
         KmsError::NotAuthorized(m) => ("NotAuthorizedException", m.clone()),
+        KmsError::AccessDenied(m) => ("AccessDeniedException", m.clone()),
         KmsError::IncorrectKey => ("IncorrectKeyException", err.to_string()),
         KmsError::InvalidCiphertext => ("InvalidCiphertextException", String::new()),
         KmsError::InvalidKeyUsage(m) => ("InvalidKeyUsageException", m.clone()),
@@ -22,6 +23,9 @@ pub(crate) fn kms_to_wire(err: &KmsError) -> WireError {
         KmsError::MalformedPolicyDocument(m) => ("MalformedPolicyDocumentException", m.clone()),
         KmsError::Tag(m) => ("TagException", m.clone()),
         KmsError::CustomKeyStoreNotFound(m) => ("CustomKeyStoreNotFoundException", m.clone()),
+        KmsError::InvalidArn(m) => ("InvalidArnException", m.clone()),
+        KmsError::InvalidGrantToken(m) => ("InvalidGrantTokenException", m.clone()),
+        KmsError::InvalidGrantId(m) => ("InvalidGrantIdException", m.clone()),
         KmsError::DryRun => ("DryRunOperationException", err.to_string()),
         KmsError::Internal(detail) => {
             tracing::error!(error = %detail, "internal failure");
@@ -34,6 +38,7 @@ pub(crate) fn kms_to_wire(err: &KmsError) -> WireError {
 pub(crate) fn secrets_to_wire(err: &SecretsError) -> WireError {
     let (code, message): (&'static str, &String) = match err {
         SecretsError::ResourceNotFound(m) => ("ResourceNotFoundException", m),
+        SecretsError::AccessDenied(m) => ("AccessDeniedException", m),
         SecretsError::InvalidParameter(m) => ("InvalidParameterException", m),
         SecretsError::InvalidRequest(m) => ("InvalidRequestException", m),
         SecretsError::ResourceExists(m) => ("ResourceExistsException", m),

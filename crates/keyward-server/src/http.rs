@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use keyward_protocol::cloudtrail::CloudTrailOperation;
 use keyward_protocol::json::{parse_target, ServiceModel};
 use keyward_protocol::kms::KmsOperation;
+use keyward_protocol::query::QueryService;
 use keyward_protocol::secretsmanager::SecretsManagerOperation;
 use keyward_protocol::sigv4::RequestParts;
 use keyward_protocol::WireError;
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 const JSON_11: &str = "application/x-amz-json-1.1";
+const XML: &str = "text/xml";
 const KMS_TARGET_PREFIX: &str = "TrentService";
 const SECRETS_TARGET_PREFIX: &str = "secretsmanager";
 const CLOUDTRAIL_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
@@ -36,6 +38,7 @@ struct Reply {
     status: StatusCode,
     body: Vec<u8>,
     request_id: String,
+    content_type: &'static str,
 }
 
 impl IntoResponse for Reply {
@@ -44,7 +47,7 @@ impl IntoResponse for Reply {
         let headers = response.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static(JSON_11),
+            HeaderValue::from_static(self.content_type),
         );
         if let Ok(id) = HeaderValue::from_str(&self.request_id) {
             headers.insert("x-amzn-requestid", id);
@@ -53,11 +56,24 @@ impl IntoResponse for Reply {
     }
 }
 
-fn error_reply(err: &WireError, request_id: String) -> Reply {
-    Reply {
-        status: StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body: err.to_json_body(),
-        request_id,
+fn error_reply(err: &WireError, request_id: String, query: Option<&QueryService>) -> Reply {
+    match query {
+        Some(service) => {
+            let err = crate::query::to_query_error(err);
+            Reply {
+                status: StatusCode::from_u16(err.status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                body: service.error_body(&err, &request_id),
+                request_id,
+                content_type: XML,
+            }
+        }
+        None => Reply {
+            status: StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body: err.to_json_body(),
+            request_id,
+            content_type: JSON_11,
+        },
     }
 }
 
@@ -113,6 +129,9 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         caller: None,
         claimed_access_key: None,
         claimed_region: None,
+        request_value: None,
+        response_value: None,
+        query: None,
     };
     let (result, body) = dispatch(
         &state,
@@ -131,13 +150,15 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         Err(err) => Err(err),
     };
     let request_id = audit.request_id;
+    let query = audit.query;
     let reply = match result {
         Ok(body) => Reply {
             status: StatusCode::OK,
             body,
             request_id,
+            content_type: if query.is_some() { XML } else { JSON_11 },
         },
-        Err(err) => error_reply(&err, request_id),
+        Err(err) => error_reply(&err, request_id, query),
     };
     tracing::info!(
         target_op = %target,
@@ -210,6 +231,9 @@ async fn dispatch_body(
         audit.claimed_access_key = Some(claimed.access_key_id.clone());
         audit.claimed_region = Some(claimed.region.clone());
     }
+    if target.is_empty() && crate::query::is_query(method, headers) {
+        return crate::query::dispatch(state, audit, &parts, claimed).await;
+    }
     let Some((prefix, operation)) = parse_target(target) else {
         // Without a target there is no service to name; authenticate for the error AWS gives
         // unsigned callers, then refuse the operation.
@@ -244,7 +268,9 @@ async fn dispatch_body(
         }
     };
     audit.service = Some(service);
-    let caller = state.authenticate(&parts, signing_name).await?;
+    let caller = state
+        .authenticate(&parts, signing_name, &audit.source_ip)
+        .await?;
     audit.caller = Some(caller.clone());
     if method != Method::POST {
         return Err(unknown_operation());

@@ -5,14 +5,18 @@
 
 mod audit;
 mod auth;
+mod authz;
+mod bindings;
 mod bootstrap;
 mod cache;
 mod cloudtrail;
 pub mod config;
 mod errors;
 mod http;
+mod iam;
 pub mod jobs;
 mod kms;
+mod query;
 mod secrets;
 mod state;
 

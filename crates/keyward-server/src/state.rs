@@ -21,6 +21,7 @@ pub(crate) struct Inner {
     pub keys: KeyCache,
     pub aliases: AliasCache,
     pub credentials: CredentialCache,
+    pub principals: crate::authz::PrincipalCache,
     pub secrets: crate::secrets::cache::SecretCache,
     pub audit: crate::audit::writer::AuditWriter,
     /// Days to keep audit events; `None` keeps them forever.
@@ -48,6 +49,7 @@ impl AppState {
                 keys: KeyCache::default(),
                 aliases,
                 credentials: CredentialCache::default(),
+                principals: Default::default(),
                 secrets: Default::default(),
                 audit,
                 audit_retention_days,

@@ -3,6 +3,9 @@
 
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_grants;
+mod sqlite_iam;
+mod sqlite_schema;
 mod sqlite_secrets;
 
 pub use sqlite::SqliteStore;

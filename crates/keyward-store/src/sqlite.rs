@@ -3,6 +3,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{ChainedEvent, Checkpoint};
+use keyward_core::grant::GrantRecord;
+use keyward_core::iam::{RoleRecord, UserRecord};
 use keyward_core::key::KeyRecord;
 use keyward_core::secret::SecretRecord;
 use keyward_core::store::{AccessKeyRow, AuditQuery, MaterialRow, SecretValueRow};
@@ -10,101 +12,8 @@ use keyward_core::{Store, StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::{sqlite_audit, sqlite_secrets};
-
-/// Each entry moves the schema one version forward; `PRAGMA user_version` records where a
-/// database stands.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE keys (
-    id TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    region TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    due_at INTEGER,
-    doc TEXT NOT NULL
-);
-CREATE INDEX keys_by_scope ON keys (account, region, id);
-CREATE INDEX keys_by_due ON keys (due_at) WHERE due_at IS NOT NULL;
-CREATE TABLE key_material (
-    key_id TEXT NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
-    version INTEGER NOT NULL,
-    wrapped BLOB NOT NULL,
-    created INTEGER NOT NULL,
-    PRIMARY KEY (key_id, version)
-);
-CREATE TABLE aliases (
-    account TEXT NOT NULL,
-    region TEXT NOT NULL,
-    name TEXT NOT NULL,
-    target TEXT NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
-    created INTEGER NOT NULL,
-    updated INTEGER NOT NULL,
-    PRIMARY KEY (account, region, name)
-);
-CREATE TABLE access_keys (
-    access_key_id TEXT PRIMARY KEY,
-    wrapped_secret BLOB NOT NULL,
-    account TEXT NOT NULL,
-    principal_arn TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    active INTEGER NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE secrets (
-    id TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    region TEXT NOT NULL,
-    name TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    due_at INTEGER,
-    doc TEXT NOT NULL
-);
-CREATE UNIQUE INDEX secrets_by_name ON secrets (account, region, name);
-CREATE INDEX secrets_by_due ON secrets (due_at) WHERE due_at IS NOT NULL;
-CREATE TABLE secret_values (
-    secret_id TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
-    version_id TEXT NOT NULL,
-    encrypted_data_key BLOB NOT NULL,
-    ciphertext BLOB NOT NULL,
-    binary INTEGER NOT NULL,
-    PRIMARY KEY (secret_id, version_id)
-);
-"#,
-    r#"
-CREATE TABLE audit_events (
-    seq INTEGER PRIMARY KEY,
-    prev_hash BLOB NOT NULL,
-    hash BLOB NOT NULL,
-    event_id TEXT NOT NULL UNIQUE,
-    event_time INTEGER NOT NULL,
-    event_source TEXT NOT NULL,
-    event_name TEXT NOT NULL,
-    read_only INTEGER NOT NULL,
-    username TEXT,
-    access_key_id TEXT,
-    account TEXT NOT NULL,
-    region TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX audit_by_scope ON audit_events (account, region, seq);
-CREATE INDEX audit_by_time ON audit_events (event_time);
-CREATE INDEX audit_by_name ON audit_events (account, region, event_name, seq);
-CREATE INDEX audit_by_username ON audit_events (account, region, username, seq);
-CREATE INDEX audit_by_source ON audit_events (account, region, event_source, seq);
-CREATE INDEX audit_by_access_key ON audit_events (account, region, access_key_id, seq);
-CREATE TABLE audit_resources (
-    seq INTEGER NOT NULL REFERENCES audit_events (seq) ON DELETE CASCADE,
-    resource_type TEXT NOT NULL,
-    resource_name TEXT NOT NULL
-);
-CREATE INDEX audit_resources_by_event ON audit_resources (seq);
-CREATE INDEX audit_resources_by_name ON audit_resources (resource_name, seq);
-CREATE INDEX audit_resources_by_type ON audit_resources (resource_type, seq);
-"#,
-];
+use crate::sqlite_schema::MIGRATIONS;
+use crate::{sqlite_audit, sqlite_grants, sqlite_iam, sqlite_secrets};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -303,6 +212,8 @@ impl Store for SqliteStore {
         let id = id.to_string();
         tx.execute("DELETE FROM aliases WHERE target = ?1", [&id])
             .map_err(backend)?;
+        tx.execute("DELETE FROM grants WHERE key_id = ?1", [&id])
+            .map_err(backend)?;
         tx.execute("DELETE FROM key_material WHERE key_id = ?1", [&id])
             .map_err(backend)?;
         tx.execute("DELETE FROM keys WHERE id = ?1", [&id])
@@ -457,33 +368,95 @@ impl Store for SqliteStore {
     }
 
     fn create_access_key(&self, row: &AccessKeyRow) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
-                "INSERT INTO access_keys (access_key_id, wrapped_secret, account, principal_arn, created, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![row.access_key_id, row.wrapped_secret, row.account, row.principal_arn, row.created.0, row.active],
-            )
-            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(row.access_key_id.clone()) } else { backend(e) })?;
-        Ok(())
+        sqlite_iam::create_access_key(&mut *self.conn()?, row)
     }
 
     fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError> {
-        self.conn()?
-            .query_row(
-                "SELECT access_key_id, wrapped_secret, account, principal_arn, created, active FROM access_keys WHERE access_key_id = ?1",
-                [access_key_id],
-                |r| {
-                    Ok(AccessKeyRow {
-                        access_key_id: r.get(0)?,
-                        wrapped_secret: r.get(1)?,
-                        account: r.get(2)?,
-                        principal_arn: r.get(3)?,
-                        created: UnixMillis(r.get(4)?),
-                        active: r.get(5)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(backend)
+        sqlite_iam::get_access_key(&*self.conn()?, access_key_id)
+    }
+
+    fn list_access_keys(
+        &self,
+        account: &str,
+        user_name: Option<&str>,
+    ) -> Result<Vec<AccessKeyRow>, StoreError> {
+        sqlite_iam::list_access_keys(&*self.conn()?, account, user_name)
+    }
+
+    fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError> {
+        sqlite_iam::set_access_key_active(&*self.conn()?, access_key_id, active)
+    }
+
+    fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
+        sqlite_iam::delete_access_key(&*self.conn()?, access_key_id)
+    }
+
+    fn create_user(&self, user: &UserRecord) -> Result<u64, StoreError> {
+        sqlite_iam::create_user(&*self.conn()?, user)
+    }
+
+    fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        sqlite_iam::get_user(&*self.conn()?, account, name)
+    }
+
+    fn update_user(&self, user: &UserRecord) -> Result<u64, StoreError> {
+        sqlite_iam::update_user(&mut *self.conn()?, user)
+    }
+
+    fn delete_user(&self, account: &str, name: &str) -> Result<(), StoreError> {
+        sqlite_iam::delete_user(&mut *self.conn()?, account, name)
+    }
+
+    fn list_users(&self, account: &str) -> Result<Vec<UserRecord>, StoreError> {
+        sqlite_iam::list_users(&*self.conn()?, account)
+    }
+
+    fn create_role(&self, role: &RoleRecord) -> Result<u64, StoreError> {
+        sqlite_iam::create_role(&*self.conn()?, role)
+    }
+
+    fn get_role(&self, account: &str, name: &str) -> Result<Option<RoleRecord>, StoreError> {
+        sqlite_iam::get_role(&*self.conn()?, account, name)
+    }
+
+    fn update_role(&self, role: &RoleRecord) -> Result<u64, StoreError> {
+        sqlite_iam::update_role(&mut *self.conn()?, role)
+    }
+
+    fn delete_role(&self, account: &str, name: &str) -> Result<(), StoreError> {
+        sqlite_iam::delete_role(&mut *self.conn()?, account, name)
+    }
+
+    fn list_roles(&self, account: &str) -> Result<Vec<RoleRecord>, StoreError> {
+        sqlite_iam::list_roles(&*self.conn()?, account)
+    }
+
+    fn create_grant(&self, grant: &GrantRecord) -> Result<(), StoreError> {
+        sqlite_grants::create(&*self.conn()?, grant)
+    }
+
+    fn list_grants(&self, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError> {
+        sqlite_grants::list(&*self.conn()?, key_id)
+    }
+
+    fn get_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        sqlite_grants::get(&*self.conn()?, key_id, grant_id)
+    }
+
+    fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<(), StoreError> {
+        sqlite_grants::delete(&*self.conn()?, key_id, grant_id)
+    }
+
+    fn list_grants_by_retiring_principal(
+        &self,
+        account: &str,
+        principal: &str,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        sqlite_grants::by_retiring_principal(&*self.conn()?, account, principal)
+    }
+
+    fn all_grants(&self) -> Result<Vec<GrantRecord>, StoreError> {
+        sqlite_grants::all(&*self.conn()?)
     }
 
     fn create_secret(

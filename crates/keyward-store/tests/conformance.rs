@@ -6,10 +6,14 @@ use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{self, AuditEvent, ChainedEvent, Checkpoint};
+use keyward_core::grant::{new_grant_id, GrantConstraints, GrantRecord};
+use keyward_core::iam::{
+    new_principal_id, RoleRecord, Tag, UserRecord, DEFAULT_PATH, ROLE_ID_PREFIX, USER_ID_PREFIX,
+};
 use keyward_core::key::{KeyManager, KeyRecord, KeyState};
 use keyward_core::secret::{SecretRecord, VersionInfo, AWSCURRENT, AWSPREVIOUS};
 use keyward_core::store::{AccessKeyRow, AuditAttribute, AuditQuery, MaterialRow, SecretValueRow};
-use keyward_core::{Store, StoreError, UnixMillis};
+use keyward_core::{AccountId, Region, Store, StoreError, UnixMillis};
 use keyward_crypto::sha256;
 use keyward_store::SqliteStore;
 use uuid::Uuid;
@@ -29,6 +33,7 @@ fn key(account: &str) -> KeyRecord {
         origin: "AWS_KMS".into(),
         manager: KeyManager::Customer,
         policy: "{}".into(),
+        policy_principals: Default::default(),
         tags: BTreeMap::new(),
         auto_rotation: None,
         rotations: vec![],
@@ -183,6 +188,7 @@ fn meta_and_access_keys(store: &dyn Store) {
         principal_arn: "arn:aws:iam::000000000000:root".into(),
         created: UnixMillis(5),
         active: true,
+        user_name: None,
     };
     store.create_access_key(&row).unwrap();
     assert!(matches!(
@@ -209,6 +215,7 @@ fn secret(account: &str, region: &str, name: &str) -> SecretRecord {
         deletion_date: None,
         tags: vec![("team".into(), "a".into())],
         resource_policy: None,
+        policy_principals: Default::default(),
         versions: vec![version("v1", AWSCURRENT)],
         replicas: vec![],
         primary_region: None,
@@ -1058,6 +1065,480 @@ fn audit_pruning_keeps_a_verifiable_suffix(store: &dyn Store) {
     );
 }
 
+fn account(id: &str) -> AccountId {
+    AccountId::parse(id).unwrap()
+}
+
+fn user(account_id: &str, name: &str) -> UserRecord {
+    UserRecord {
+        account: account(account_id),
+        name: name.into(),
+        path: DEFAULT_PATH.into(),
+        user_id: new_principal_id(USER_ID_PREFIX).unwrap(),
+        created: UnixMillis(1),
+        tags: vec![
+            Tag {
+                key: "z".into(),
+                value: "1".into(),
+            },
+            Tag {
+                key: "a".into(),
+                value: "2".into(),
+            },
+        ],
+        policies: BTreeMap::from([("read".into(), r#"{"Version":"2012-10-17"}"#.into())]),
+        revision: 0,
+    }
+}
+
+fn role(account_id: &str, name: &str) -> RoleRecord {
+    RoleRecord {
+        account: account(account_id),
+        name: name.into(),
+        path: "/service-role/".into(),
+        role_id: new_principal_id(ROLE_ID_PREFIX).unwrap(),
+        created: UnixMillis(1),
+        assume_role_policy: r#"{"Statement":[]}"#.into(),
+        trust_principals: Default::default(),
+        description: Some("d".into()),
+        max_session_duration: 3600,
+        tags: vec![],
+        policies: BTreeMap::new(),
+        revision: 0,
+    }
+}
+
+fn access_key(id: &str, account: &str, user_name: Option<&str>, created: i64) -> AccessKeyRow {
+    AccessKeyRow {
+        access_key_id: id.into(),
+        wrapped_secret: id.as_bytes().to_vec(),
+        account: account.into(),
+        principal_arn: match user_name {
+            Some(name) => format!("arn:aws:iam::{account}:user/{name}"),
+            None => format!("arn:aws:iam::{account}:root"),
+        },
+        created: UnixMillis(created),
+        active: true,
+        user_name: user_name.map(str::to_owned),
+    }
+}
+
+fn key_ids(rows: &[AccessKeyRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.access_key_id.as_str()).collect()
+}
+
+fn users_round_trip_with_optimistic_revisions(store: &dyn Store) {
+    let acct = "810000000000";
+    let mut alice = user(acct, "Alice");
+    assert_eq!(store.create_user(&alice).unwrap(), 1);
+    alice.revision = 1;
+    assert_eq!(store.get_user(acct, "Alice").unwrap(), Some(alice.clone()));
+    // Looked up without regard to case; the stored case is kept.
+    assert_eq!(store.get_user(acct, "aLICE").unwrap(), Some(alice.clone()));
+    assert_eq!(store.get_user(acct, "bob").unwrap(), None);
+    assert_eq!(store.get_user("819999999999", "Alice").unwrap(), None);
+
+    let mut changed = alice.clone();
+    changed.tags.push(Tag {
+        key: "m".into(),
+        value: "3".into(),
+    });
+    changed.policies.remove("read");
+    assert_eq!(store.update_user(&changed).unwrap(), 2);
+    changed.revision = 2;
+    assert_eq!(
+        store.get_user(acct, "alice").unwrap(),
+        Some(changed.clone())
+    );
+    // A writer holding the old revision loses.
+    assert_eq!(store.update_user(&alice).unwrap_err(), StoreError::Conflict);
+    assert_eq!(
+        store.get_user(acct, "alice").unwrap(),
+        Some(changed.clone())
+    );
+
+    // A user deleted and created again under the same name is another user: a writer
+    // holding the old one finds it gone.
+    store.delete_user(acct, "ALICE").unwrap();
+    assert_eq!(store.get_user(acct, "Alice").unwrap(), None);
+    assert!(matches!(
+        store.update_user(&changed),
+        Err(StoreError::NotFound(name)) if name == "Alice"
+    ));
+    assert!(matches!(
+        store.delete_user(acct, "Alice"),
+        Err(StoreError::NotFound(name)) if name == "Alice"
+    ));
+    let again = user(acct, "alice");
+    store.create_user(&again).unwrap();
+    assert!(matches!(
+        store.update_user(&changed),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.get_user(acct, "ALICE").unwrap().unwrap().user_id,
+        again.user_id
+    );
+}
+
+fn iam_names_are_unique_per_account_without_regard_to_case(store: &dyn Store) {
+    let acct = "820000000000";
+    store.create_user(&user(acct, "Alice")).unwrap();
+    assert!(matches!(
+        store.create_user(&user(acct, "alice")),
+        Err(StoreError::AlreadyExists(name)) if name == "alice"
+    ));
+    assert!(matches!(
+        store.create_user(&user(acct, "ALICE")),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    // Another account, and roles, are other namespaces.
+    store.create_user(&user("829999999999", "alice")).unwrap();
+    store.create_role(&role(acct, "alice")).unwrap();
+    assert!(matches!(
+        store.create_role(&role(acct, "Alice")),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.get_user(acct, "alice").unwrap().unwrap().name,
+        "Alice"
+    );
+    assert_eq!(
+        store.get_role(acct, "ALICE").unwrap().unwrap().name,
+        "alice"
+    );
+
+    // A rename onto a taken name (in another case) is refused and changes nothing.
+    let mut bob = user(acct, "bob");
+    store.create_user(&bob).unwrap();
+    bob.revision = 1;
+    let renamed = UserRecord {
+        name: "aLiCe".into(),
+        ..bob.clone()
+    };
+    assert!(matches!(
+        store.update_user(&renamed),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(store.get_user(acct, "bob").unwrap(), Some(bob.clone()));
+    // Renaming to another case of its own name is fine.
+    let recased = UserRecord {
+        name: "Bob".into(),
+        ..bob
+    };
+    assert_eq!(store.update_user(&recased).unwrap(), 2);
+    assert_eq!(store.get_user(acct, "BOB").unwrap().unwrap().name, "Bob");
+}
+
+fn iam_listing_is_by_name_within_an_account(store: &dyn Store) {
+    let acct = "830000000000";
+    for name in ["carol", "Bob", "alice", "Dave"] {
+        store.create_user(&user(acct, name)).unwrap();
+        store
+            .create_role(&role(acct, &format!("{name}-role")))
+            .unwrap();
+    }
+    store.create_user(&user("839999999999", "eve")).unwrap();
+    let names: Vec<String> = store
+        .list_users(acct)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["alice", "Bob", "carol", "Dave"]);
+    let roles = store.list_roles(acct).unwrap();
+    let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["alice-role", "Bob-role", "carol-role", "Dave-role"]);
+    assert!(roles.iter().all(|r| r.revision == 1));
+    assert!(store.list_users("838888888888").unwrap().is_empty());
+    assert!(store.list_roles("839999999999").unwrap().is_empty());
+}
+
+fn roles_round_trip_with_optimistic_revisions(store: &dyn Store) {
+    let acct = "840000000000";
+    let mut deployer = role(acct, "Deployer");
+    assert_eq!(store.create_role(&deployer).unwrap(), 1);
+    deployer.revision = 1;
+    assert_eq!(
+        store.get_role(acct, "deployer").unwrap(),
+        Some(deployer.clone())
+    );
+    assert_eq!(store.get_user(acct, "deployer").unwrap(), None);
+
+    let mut changed = deployer.clone();
+    changed.max_session_duration = 7200;
+    changed.description = None;
+    changed
+        .policies
+        .insert("kms".into(), r#"{"Statement":[]}"#.into());
+    assert_eq!(store.update_role(&changed).unwrap(), 2);
+    changed.revision = 2;
+    assert_eq!(
+        store.get_role(acct, "DEPLOYER").unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(
+        store.update_role(&deployer).unwrap_err(),
+        StoreError::Conflict
+    );
+
+    store.delete_role(acct, "deployer").unwrap();
+    assert_eq!(store.get_role(acct, "Deployer").unwrap(), None);
+    assert!(matches!(
+        store.update_role(&changed),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_role(acct, "Deployer"),
+        Err(StoreError::NotFound(name)) if name == "Deployer"
+    ));
+}
+
+fn access_keys_belong_to_a_user_or_the_root(store: &dyn Store) {
+    let acct = "850000000000";
+    store.create_user(&user(acct, "Alice")).unwrap();
+    store.create_user(&user(acct, "bob")).unwrap();
+    store
+        .create_access_key(&access_key("AKIA850ROOT2", acct, None, 20))
+        .unwrap();
+    store
+        .create_access_key(&access_key("AKIA850ROOT1", acct, None, 20))
+        .unwrap();
+    store
+        .create_access_key(&access_key("AKIA850ALICE2", acct, Some("Alice"), 30))
+        .unwrap();
+    // Named in another case, stored under the user's own spelling.
+    store
+        .create_access_key(&access_key("AKIA850ALICE1", acct, Some("alice"), 10))
+        .unwrap();
+    store
+        .create_access_key(&access_key("AKIA850BOB", acct, Some("bob"), 10))
+        .unwrap();
+    store
+        .create_access_key(&access_key("AKIA859ROOT", "859999999999", None, 1))
+        .unwrap();
+    assert_eq!(
+        store
+            .get_access_key("AKIA850ALICE1")
+            .unwrap()
+            .unwrap()
+            .user_name
+            .as_deref(),
+        Some("Alice")
+    );
+    assert!(matches!(
+        store.create_access_key(&access_key("AKIA850NOBODY", acct, Some("carol"), 1)),
+        Err(StoreError::NotFound(name)) if name == "carol"
+    ));
+    assert!(matches!(
+        store.create_access_key(&access_key("AKIA850WRONG", "859999999999", Some("bob"), 1)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.get_access_key("AKIA850NOBODY").unwrap(), None);
+
+    assert_eq!(
+        key_ids(&store.list_access_keys(acct, None).unwrap()),
+        ["AKIA850ROOT1", "AKIA850ROOT2"]
+    );
+    assert_eq!(
+        key_ids(&store.list_access_keys(acct, Some("ALICE")).unwrap()),
+        ["AKIA850ALICE1", "AKIA850ALICE2"]
+    );
+    assert_eq!(
+        store.list_access_keys(acct, Some("bob")).unwrap(),
+        vec![access_key("AKIA850BOB", acct, Some("bob"), 10)]
+    );
+    assert!(store
+        .list_access_keys(acct, Some("carol"))
+        .unwrap()
+        .is_empty());
+
+    store.set_access_key_active("AKIA850ALICE2", false).unwrap();
+    assert!(
+        !store
+            .get_access_key("AKIA850ALICE2")
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    store.set_access_key_active("AKIA850ALICE2", true).unwrap();
+    assert!(
+        store
+            .get_access_key("AKIA850ALICE2")
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert!(matches!(
+        store.set_access_key_active("AKIA850NONE", false),
+        Err(StoreError::NotFound(id)) if id == "AKIA850NONE"
+    ));
+    store.delete_access_key("AKIA850ROOT2").unwrap();
+    assert_eq!(store.get_access_key("AKIA850ROOT2").unwrap(), None);
+    assert!(matches!(
+        store.delete_access_key("AKIA850ROOT2"),
+        Err(StoreError::NotFound(id)) if id == "AKIA850ROOT2"
+    ));
+    assert_eq!(
+        key_ids(&store.list_access_keys(acct, None).unwrap()),
+        ["AKIA850ROOT1"]
+    );
+}
+
+fn a_users_access_keys_follow_it(store: &dyn Store) {
+    let acct = "860000000000";
+    let mut dave = user(acct, "dave");
+    store.create_user(&dave).unwrap();
+    dave.revision = 1;
+    store.create_user(&user(acct, "erin")).unwrap();
+    for (id, owner) in [
+        ("AKIA860DAVE1", Some("dave")),
+        ("AKIA860DAVE2", Some("dave")),
+        ("AKIA860ERIN", Some("erin")),
+        ("AKIA860ROOT", None),
+    ] {
+        store
+            .create_access_key(&access_key(id, acct, owner, 1))
+            .unwrap();
+    }
+
+    // Renamed and moved: the keys name the user by its new name and ARN.
+    let moved = UserRecord {
+        name: "David".into(),
+        path: "/ops/".into(),
+        ..dave
+    };
+    store.update_user(&moved).unwrap();
+    assert!(store
+        .list_access_keys(acct, Some("dave"))
+        .unwrap()
+        .is_empty());
+    let keys = store.list_access_keys(acct, Some("david")).unwrap();
+    assert_eq!(key_ids(&keys), ["AKIA860DAVE1", "AKIA860DAVE2"]);
+    assert!(keys.iter().all(|k| k.user_name.as_deref() == Some("David")
+        && k.principal_arn == "arn:aws:iam::860000000000:user/ops/David"));
+
+    // Deleting the user deletes its keys and only its keys.
+    store.delete_user(acct, "DAVID").unwrap();
+    assert_eq!(store.get_access_key("AKIA860DAVE1").unwrap(), None);
+    assert_eq!(store.get_access_key("AKIA860DAVE2").unwrap(), None);
+    assert!(store
+        .list_access_keys(acct, Some("David"))
+        .unwrap()
+        .is_empty());
+    assert!(store.get_access_key("AKIA860ERIN").unwrap().is_some());
+    assert!(store.get_access_key("AKIA860ROOT").unwrap().is_some());
+    // A namesake created later does not inherit them.
+    store.create_user(&user(acct, "David")).unwrap();
+    assert!(store
+        .list_access_keys(acct, Some("David"))
+        .unwrap()
+        .is_empty());
+}
+
+fn grant(key: &KeyRecord, created: i64, retiring: Option<&str>) -> GrantRecord {
+    GrantRecord {
+        key_id: key.id,
+        grant_id: new_grant_id().unwrap(),
+        name: None,
+        account: account(&key.account),
+        region: Region::parse(&key.region).unwrap(),
+        grantee_principal: format!("arn:aws:iam::{}:role/app", key.account),
+        retiring_principal: retiring.map(str::to_owned),
+        issuing_account: format!("arn:aws:iam::{}:root", key.account),
+        operations: vec!["Decrypt".into(), "GenerateDataKey".into()],
+        constraints: None,
+        created: UnixMillis(created),
+    }
+}
+
+fn grants_live_and_die_with_their_key(store: &dyn Store) {
+    let k = key("870000000000");
+    store.create_key(&k, &material(k.id, 1)).unwrap();
+    let other = key("870000000000");
+    store.create_key(&other, &material(other.id, 1)).unwrap();
+    let retiree = "arn:aws:iam::870000000000:user/ops";
+
+    let mut first = grant(&k, 10, Some(retiree));
+    first.name = Some("first".into());
+    first.constraints = Some(GrantConstraints {
+        encryption_context_subset: Some(BTreeMap::from([("app".into(), "x".into())])),
+        encryption_context_equals: None,
+    });
+    let mut second = grant(&k, 20, None);
+    second.grant_id = format!("{:0>64}", "2");
+    let mut third = grant(&k, 20, Some(retiree));
+    third.grant_id = format!("{:0>64}", "1");
+    let elsewhere = grant(&other, 5, Some(retiree));
+    for g in [&second, &first, &third, &elsewhere] {
+        store.create_grant(g).unwrap();
+    }
+    assert!(matches!(
+        store.create_grant(&first),
+        Err(StoreError::AlreadyExists(id)) if id == first.grant_id
+    ));
+    let dangling = GrantRecord {
+        key_id: Uuid::new_v4(),
+        ..grant(&k, 1, None)
+    };
+    assert!(matches!(
+        store.create_grant(&dangling),
+        Err(StoreError::NotFound(id)) if id == dangling.key_id.to_string()
+    ));
+
+    // By creation, then grant id.
+    assert_eq!(
+        store.list_grants(&k.id).unwrap(),
+        vec![first.clone(), third.clone(), second.clone()]
+    );
+    assert_eq!(
+        store.get_grant(&k.id, &first.grant_id).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.get_grant(&other.id, &first.grant_id).unwrap(), None);
+    assert_eq!(
+        store
+            .list_grants_by_retiring_principal("870000000000", retiree)
+            .unwrap(),
+        vec![elsewhere.clone(), first.clone(), third.clone()]
+    );
+    assert!(store
+        .list_grants_by_retiring_principal("879999999999", retiree)
+        .unwrap()
+        .is_empty());
+    let all = store.all_grants().unwrap();
+    for g in [&first, &second, &third, &elsewhere] {
+        assert!(all.contains(g));
+    }
+
+    store.delete_grant(&k.id, &third.grant_id).unwrap();
+    assert!(matches!(
+        store.delete_grant(&k.id, &third.grant_id),
+        Err(StoreError::NotFound(id)) if id == third.grant_id
+    ));
+    assert!(matches!(
+        store.delete_grant(&other.id, &first.grant_id),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.list_grants(&k.id).unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+
+    store.delete_key(&k.id).unwrap();
+    assert!(store.list_grants(&k.id).unwrap().is_empty());
+    assert_eq!(store.get_grant(&k.id, &first.grant_id).unwrap(), None);
+    assert_eq!(
+        store
+            .list_grants_by_retiring_principal("870000000000", retiree)
+            .unwrap(),
+        vec![elsewhere.clone()]
+    );
+    let all = store.all_grants().unwrap();
+    assert!(!all.iter().any(|g| g.key_id == k.id));
+    assert!(all.contains(&elsewhere));
+}
+
 fn suite(store: &dyn Store) {
     keys_round_trip_with_optimistic_revisions(store);
     listing_pages_by_scope(store);
@@ -1074,6 +1555,13 @@ fn suite(store: &dyn Store) {
     audit_lookups_filter_and_page(store);
     audit_range_pages_in_chain_order(store);
     audit_pruning_keeps_a_verifiable_suffix(store);
+    users_round_trip_with_optimistic_revisions(store);
+    iam_names_are_unique_per_account_without_regard_to_case(store);
+    iam_listing_is_by_name_within_an_account(store);
+    roles_round_trip_with_optimistic_revisions(store);
+    access_keys_belong_to_a_user_or_the_root(store);
+    a_users_access_keys_follow_it(store);
+    grants_live_and_die_with_their_key(store);
 }
 
 #[test]
@@ -1100,6 +1588,46 @@ fn sqlite_file_passes_the_suite_and_survives_reopen() {
         reopened.get_secret_value(&s.id, "v1").unwrap(),
         Some(value(s.id, "v1"))
     );
+}
+
+#[test]
+fn sqlite_iam_and_grants_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyward.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let acct = "880000000000";
+    let mut u = user(acct, "Kept");
+    store.create_user(&u).unwrap();
+    u.revision = 1;
+    let mut r = role(acct, "KeptRole");
+    store.create_role(&r).unwrap();
+    r.revision = 1;
+    let ak = access_key("AKIA880KEPT", acct, Some("Kept"), 3);
+    store.create_access_key(&ak).unwrap();
+    let k = key(acct);
+    store.create_key(&k, &material(k.id, 1)).unwrap();
+    let g = grant(&k, 4, Some("arn:aws:iam::880000000000:user/Kept"));
+    store.create_grant(&g).unwrap();
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.get_user(acct, "kept").unwrap(), Some(u.clone()));
+    assert_eq!(reopened.get_role(acct, "keptrole").unwrap(), Some(r));
+    assert_eq!(
+        reopened.list_access_keys(acct, Some("KEPT")).unwrap(),
+        vec![ak]
+    );
+    assert_eq!(
+        reopened.get_grant(&k.id, &g.grant_id).unwrap(),
+        Some(g.clone())
+    );
+    assert_eq!(reopened.all_grants().unwrap(), vec![g]);
+    // Uniqueness without regard to case holds in the reopened file too.
+    assert!(matches!(
+        reopened.create_user(&user(acct, "KEPT")),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(reopened.update_user(&u).unwrap(), 2);
 }
 
 #[test]

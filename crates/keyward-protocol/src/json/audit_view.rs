@@ -6,6 +6,10 @@ use serde_json::{Map, Value};
 
 use super::model::{Kind, ServiceModel, ShapeId};
 
+/// Members CloudTrail never shows although the model does not mark them sensitive: grant
+/// tokens, which name a grant to anyone who holds them.
+const HIDDEN_MEMBERS: &[&str] = &["GrantToken", "GrantTokens"];
+
 /// Which half of an operation a value belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -40,6 +44,9 @@ impl ServiceModel {
             (Kind::Structure(members), Value::Object(object)) => {
                 let mut out = Map::new();
                 for member in members {
+                    if HIDDEN_MEMBERS.contains(&member.name.as_str()) {
+                        continue;
+                    }
                     if let Some(child) = object
                         .get(&member.name)
                         .and_then(|v| self.view(member.shape, v, depth + 1))
@@ -74,6 +81,27 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn grant_tokens_never_show() {
+        let kms = ServiceModel::kms();
+        let view = kms
+            .audit_view(
+                "CreateGrant",
+                Direction::Response,
+                &json!({"GrantId": "abc", "GrantToken": "token"}),
+            )
+            .unwrap();
+        assert_eq!(view, json!({"grantId": "abc"}));
+        let view = kms
+            .audit_view(
+                "Decrypt",
+                Direction::Request,
+                &json!({"KeyId": "k", "GrantTokens": ["token"]}),
+            )
+            .unwrap();
+        assert_eq!(view, json!({"keyId": "k"}));
+    }
 
     #[test]
     fn blobs_and_sensitive_members_never_show() {

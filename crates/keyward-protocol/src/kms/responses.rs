@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::enums::*;
-use super::requests::Tag;
+use super::requests::{GrantConstraints, Tag};
 use crate::json::{Blob, Timestamp};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -360,4 +360,51 @@ pub struct ListKeyPoliciesResponse {
     pub next_marker: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
+/// The answer of `ListGrants` and of `ListRetirableGrants`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<GrantListEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantee_principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuing_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<GrantOperation>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
 }

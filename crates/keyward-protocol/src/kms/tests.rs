@@ -19,7 +19,7 @@ fn example_of(shape: &str) -> Value {
 #[test]
 fn every_supported_operation_is_in_the_model() {
     let model = ServiceModel::kms();
-    assert_eq!(KmsOperation::SUPPORTED.len(), 29);
+    assert_eq!(KmsOperation::SUPPORTED.len(), 34);
     for operation in KmsOperation::SUPPORTED {
         assert!(model.has_operation(operation), "{operation}");
     }
@@ -110,6 +110,10 @@ fn every_response_member_round_trips_under_its_wire_name() {
             "ListKeyPoliciesResponse",
             round_trip::<ListKeyPoliciesResponse>,
         ),
+        ("CreateGrantResponse", round_trip::<CreateGrantResponse>),
+        ("ListGrantsResponse", round_trip::<ListGrantsResponse>),
+        ("GrantListEntry", round_trip::<GrantListEntry>),
+        ("GrantConstraints", round_trip::<GrantConstraints>),
     ];
     for (shape, round_trip) in cases {
         let value = example_of(shape);
@@ -148,6 +152,7 @@ fn every_enum_has_exactly_the_model_values() {
         "DryRunModifierType" => DryRunModifierType,
         "EncryptionAlgorithmSpec" => EncryptionAlgorithmSpec,
         "ExpirationModelType" => ExpirationModelType,
+        "GrantOperation" => GrantOperation,
         "ImportState" => ImportState,
         "IncludeKeyMaterial" => IncludeKeyMaterial,
         "KeyAgreementAlgorithmSpec" => KeyAgreementAlgorithmSpec,
@@ -186,4 +191,69 @@ fn unsupported_operations_are_checked_then_refused() {
     assert_eq!(error.message, "Sign is not supported by this server yet.");
     let error = KmsOperation::decode("Sign", b"{}").unwrap_err();
     assert_eq!(error.code, "ValidationException");
+}
+
+#[test]
+fn grant_requests_are_checked_against_the_model() {
+    let decoded = KmsOperation::decode(
+        "CreateGrant",
+        br#"{"KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab","GranteePrincipal":"arn:aws:iam::111122223333:role/keyUserRole","Operations":["Decrypt","DescribeKey"],"Constraints":{"EncryptionContextSubset":{"Department":"IT"}},"Name":"IT-1234abcd-keyUserRole-decrypt"}"#,
+    )
+    .unwrap();
+    let KmsOperation::CreateGrant(request) = decoded else {
+        panic!("not a CreateGrant");
+    };
+    assert_eq!(
+        request.operations,
+        vec![GrantOperation::Decrypt, GrantOperation::DescribeKey]
+    );
+    let constraints = request.constraints.unwrap();
+    assert_eq!(
+        constraints.encryption_context_subset.unwrap()["Department"],
+        "IT"
+    );
+    assert_eq!(constraints.encryption_context_equals, None);
+
+    for body in [
+        // An operation the enum does not know.
+        r#"{"KeyId":"k","GranteePrincipal":"arn:aws:iam::111122223333:root","Operations":["ListGrants"]}"#,
+        // Operations is required.
+        r#"{"KeyId":"k","GranteePrincipal":"arn:aws:iam::111122223333:root"}"#,
+        // A name outside ^[a-zA-Z0-9:/_-]+$.
+        r#"{"KeyId":"k","GranteePrincipal":"arn:aws:iam::111122223333:root","Operations":["Decrypt"],"Name":"two words"}"#,
+        // A principal outside ^[\w+=,.@:/-]+$.
+        r#"{"KeyId":"k","GranteePrincipal":"arn:aws:iam::111122223333:user/a b","Operations":["Decrypt"]}"#,
+    ] {
+        let error = KmsOperation::decode("CreateGrant", body.as_bytes()).unwrap_err();
+        assert_eq!(error.code, "ValidationException", "{body}");
+    }
+    let error = KmsOperation::decode("RevokeGrant", br#"{"KeyId":"k"}"#).unwrap_err();
+    assert_eq!(error.code, "ValidationException");
+    let retire = KmsOperation::decode("RetireGrant", b"{}").unwrap();
+    assert_eq!(retire.name(), "RetireGrant");
+}
+
+#[test]
+fn grant_list_entries_leave_out_what_a_grant_lacks() {
+    let entry = GrantListEntry {
+        key_id: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
+        grant_id: Some("ab".repeat(32)),
+        creation_date: Some(1_700_000_000.0),
+        grantee_principal: Some("arn:aws:iam::111122223333:role/app".into()),
+        issuing_account: Some("arn:aws:iam::111122223333:root".into()),
+        operations: Some(vec![GrantOperation::Decrypt]),
+        constraints: Some(GrantConstraints {
+            encryption_context_equals: Some([("a".to_owned(), "b".to_owned())].into()),
+            encryption_context_subset: None,
+        }),
+        ..GrantListEntry::default()
+    };
+    let value = serde_json::to_value(&entry).unwrap();
+    assert_eq!(value["Operations"], json!(["Decrypt"]));
+    assert_eq!(
+        value["Constraints"],
+        json!({"EncryptionContextEquals": {"a": "b"}})
+    );
+    assert!(value.get("Name").is_none());
+    assert!(value.get("RetiringPrincipal").is_none());
 }

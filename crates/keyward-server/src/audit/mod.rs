@@ -11,7 +11,7 @@ use keyward_protocol::json::{Direction, ServiceModel};
 use keyward_protocol::WireError;
 use serde_json::{json, Map, Value};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Identity};
 use crate::state::AppState;
 
 /// A service as the audit trail names it.
@@ -33,6 +33,12 @@ pub(crate) struct RequestAudit {
     pub caller: Option<Caller>,
     pub claimed_access_key: Option<String>,
     pub claimed_region: Option<String>,
+    /// Query requests (IAM, STS): the decoded input and the response as JSON values, for
+    /// the audit view; JSON requests are read from their bodies.
+    pub request_value: Option<Value>,
+    pub response_value: Option<Value>,
+    /// The Query service answering, when the request is a Query request.
+    pub query: Option<&'static keyward_protocol::query::QueryService>,
 }
 
 /// Operations CloudTrail marks `readOnly` although their names do not say so.
@@ -138,7 +144,7 @@ fn resources(
     found
 }
 
-fn rfc3339(at: UnixMillis) -> String {
+pub(crate) fn rfc3339(at: UnixMillis) -> String {
     let time = time::OffsetDateTime::from_unix_timestamp(at.0.div_euclid(1000))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let format =
@@ -159,17 +165,54 @@ fn user_identity(
         }
         return (Value::Object(identity), None);
     };
+    let (kind, username) = match &caller.identity {
+        Identity::Root => ("Root", "root".to_owned()),
+        Identity::User { name, .. } => ("IAMUser", name.clone()),
+        Identity::AssumedRole { session_name, .. } => ("AssumedRole", session_name.clone()),
+    };
     let mut identity = json!({
-        "type": "Root",
-        "principalId": caller.account.as_str(),
+        "type": kind,
+        "principalId": caller.principal_id(),
         "arn": caller.principal_arn,
         "accountId": caller.account.as_str(),
         "accessKeyId": caller.access_key_id,
     });
-    if let (Some(service), Value::Object(map)) = (invoked_by, &mut identity) {
-        map.insert("invokedBy".into(), json!(service));
+    if let Value::Object(map) = &mut identity {
+        match &caller.identity {
+            Identity::Root => {}
+            Identity::User { name, .. } => {
+                map.insert("userName".into(), json!(name));
+            }
+            Identity::AssumedRole {
+                role_name,
+                role_id,
+                role_arn,
+                issued,
+                ..
+            } => {
+                map.insert(
+                    "sessionContext".into(),
+                    json!({
+                        "sessionIssuer": {
+                            "type": "Role",
+                            "principalId": role_id,
+                            "arn": role_arn,
+                            "accountId": caller.account.as_str(),
+                            "userName": role_name,
+                        },
+                        "attributes": {
+                            "creationDate": rfc3339(*issued),
+                            "mfaAuthenticated": "false",
+                        },
+                    }),
+                );
+            }
+        }
+        if let Some(service) = invoked_by {
+            map.insert("invokedBy".into(), json!(service));
+        }
     }
-    (identity, Some("root".to_owned()))
+    (identity, Some(username))
 }
 
 /// Everything one event says; [`Draft::into_event`] lays it out as a CloudTrail record.
@@ -272,9 +315,15 @@ impl AppState {
                     .unwrap_or_else(|| "us-east-1".to_owned()),
             ),
         };
-        let request: Option<Value> = serde_json::from_slice(request_body).ok();
-        let response: Option<Value> = match result {
-            Ok(body) if !body.is_empty() => serde_json::from_slice(body).ok(),
+        let request: Option<Value> = match &audit.request_value {
+            Some(value) => Some(value.clone()),
+            None => serde_json::from_slice(request_body).ok(),
+        };
+        let response: Option<Value> = match (&audit.response_value, result) {
+            (Some(value), Ok(_)) => Some(value.clone()),
+            (None, Ok(body)) if !body.is_empty() && audit.query.is_none() => {
+                serde_json::from_slice(body).ok()
+            }
             _ => None,
         };
         let read_only = is_read_only(&audit.operation);

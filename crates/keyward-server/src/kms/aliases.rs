@@ -5,6 +5,7 @@ use keyward_core::key::KeyManager;
 use keyward_core::KmsError;
 use keyward_protocol::kms::*;
 
+use super::access::Access;
 use super::{alias_not_found, page_limit, Naming};
 use crate::auth::Caller;
 use crate::state::AppState;
@@ -15,9 +16,10 @@ async fn alias_target(
     state: &AppState,
     caller: &Caller,
     target_key_id: &str,
+    action: &'static str,
 ) -> Result<uuid::Uuid, KmsError> {
     let key = state
-        .resolve(caller, target_key_id, Naming::KeyOnly)
+        .resolve(caller, target_key_id, Naming::KeyOnly, Access::new(action))
         .await?;
     key.record.check_not_pending_deletion()?;
     if key.record.manager == KeyManager::Aws {
@@ -28,13 +30,31 @@ async fn alias_target(
     Ok(key.record.id)
 }
 
+/// Aliases are authorized twice, as in AWS: the alias by the caller's IAM policies, the
+/// key by its key policy.
+async fn authorize_alias(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    alias_name: &str,
+) -> Result<(), KmsError> {
+    let arn = format!(
+        "arn:aws:kms:{}:{}:{alias_name}",
+        caller.region, caller.account
+    );
+    state
+        .authorize_kms(caller, &Access::new(action), &arn)
+        .await
+}
+
 pub(super) async fn create_alias(
     state: &AppState,
     caller: &Caller,
     r: CreateAliasRequest,
 ) -> Result<(), KmsError> {
     check_customer_alias_name(&r.alias_name)?;
-    let target = alias_target(state, caller, &r.target_key_id).await?;
+    authorize_alias(state, caller, "kms:CreateAlias", &r.alias_name).await?;
+    let target = alias_target(state, caller, &r.target_key_id, "kms:CreateAlias").await?;
     let now = state.inner.clock.now();
     let alias = AliasRecord {
         account: caller.account.to_string(),
@@ -64,7 +84,13 @@ pub(super) async fn update_alias(
         .aliases
         .get(&account, &region, &r.alias_name)
         .ok_or_else(|| alias_not_found(caller, &r.alias_name))?;
-    alias.target = alias_target(state, caller, &r.target_key_id).await?;
+    authorize_alias(state, caller, "kms:UpdateAlias", &r.alias_name).await?;
+    if let Some(old) = state.load_key(alias.target).await? {
+        state
+            .authorize_key(caller, &old, &Access::new("kms:UpdateAlias"))
+            .await?;
+    }
+    alias.target = alias_target(state, caller, &r.target_key_id, "kms:UpdateAlias").await?;
     alias.updated = state.inner.clock.now();
     let stored = alias.clone();
     state
@@ -85,8 +111,14 @@ pub(super) async fn delete_alias(
         caller.region.to_string(),
         r.alias_name,
     );
-    if state.inner.aliases.get(&account, &region, &name).is_none() {
+    let Some(alias) = state.inner.aliases.get(&account, &region, &name) else {
         return Err(alias_not_found(caller, &name));
+    };
+    authorize_alias(state, caller, "kms:DeleteAlias", &name).await?;
+    if let Some(key) = state.load_key(alias.target).await? {
+        state
+            .authorize_key(caller, &key, &Access::new("kms:DeleteAlias"))
+            .await?;
     }
     let (a, g, n) = (account.clone(), region.clone(), name.clone());
     state
@@ -101,14 +133,14 @@ pub(super) async fn list_aliases(
     caller: &Caller,
     r: ListAliasesRequest,
 ) -> Result<ListAliasesResponse, KmsError> {
+    state
+        .authorize_kms(caller, &Access::new("kms:ListAliases"), "*")
+        .await?;
     let filter = match &r.key_id {
-        Some(key_id) => Some(
-            state
-                .resolve(caller, key_id, Naming::KeyOnly)
-                .await?
-                .record
-                .id,
-        ),
+        Some(key_id) => {
+            let id = state.key_id_for(caller, key_id, Naming::KeyOnly)?;
+            Some(state.key_by_id(caller, id).await?.record.id)
+        }
         None => None,
     };
     let limit = page_limit(r.limit, 50);

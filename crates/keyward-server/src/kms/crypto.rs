@@ -10,6 +10,7 @@ use keyward_protocol::kms::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::access::Access;
 use super::{key_material_id, Naming};
 use crate::auth::Caller;
 use crate::cache::LoadedKey;
@@ -60,19 +61,28 @@ pub(super) async fn open(
     blob: &[u8],
     key_id: Option<&str>,
     context: &BTreeMap<String, String>,
+    access: Access,
 ) -> Result<(Arc<LoadedKey>, u32, Zeroizing<Vec<u8>>), KmsError> {
     let header = keyward_crypto::parse_header(blob)?;
     let blob_key = Uuid::from_bytes(header.key_id);
+    let access = access
+        .context(context)
+        .key("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT);
     let key = match key_id {
         Some(requested) => {
-            let key = state.resolve(caller, requested, Naming::KeyOrAlias).await?;
+            let key = state
+                .resolve(caller, requested, Naming::KeyOrAlias, access)
+                .await?;
             if key.record.id != blob_key {
                 return Err(KmsError::IncorrectKey);
             }
             key
         }
         None => match state.load_key(blob_key).await? {
-            Some(key) if key.record.is_in(&caller.region, &caller.account) => key,
+            Some(key) if key.record.is_in(&caller.region, &caller.account) => {
+                state.authorize_key(caller, &key, &access).await?;
+                key
+            }
             _ => return Err(KmsError::InvalidCiphertext),
         },
     };
@@ -98,8 +108,13 @@ pub(super) async fn encrypt(
     r: EncryptRequest,
 ) -> Result<EncryptResponse, KmsError> {
     check_algorithm(r.encryption_algorithm.as_ref())?;
-    let key = state.resolve(caller, &r.key_id, Naming::KeyOrAlias).await?;
     let context = r.encryption_context.unwrap_or_default();
+    let access = Access::new("kms:Encrypt")
+        .context(&context)
+        .key("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT);
+    let key = state
+        .resolve(caller, &r.key_id, Naming::KeyOrAlias, access)
+        .await?;
     let blob = seal(&key, &context, r.plaintext.as_bytes())?;
     dry_run(r.dry_run)?;
     Ok(EncryptResponse {
@@ -128,6 +143,7 @@ pub(super) async fn decrypt(
         blob.as_bytes(),
         r.key_id.as_deref(),
         &context,
+        Access::new("kms:Decrypt"),
     )
     .await?;
     dry_run(r.dry_run)?;
@@ -155,12 +171,16 @@ pub(super) async fn re_encrypt(
         blob.as_bytes(),
         r.source_key_id.as_deref(),
         &source_context,
+        Access::new("kms:ReEncryptFrom"),
     )
     .await?;
-    let destination = state
-        .resolve(caller, &r.destination_key_id, Naming::KeyOrAlias)
-        .await?;
     let destination_context = r.destination_encryption_context.unwrap_or_default();
+    let access = Access::new("kms:ReEncryptTo")
+        .context(&destination_context)
+        .key("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT);
+    let destination = state
+        .resolve(caller, &r.destination_key_id, Naming::KeyOrAlias, access)
+        .await?;
     let sealed = seal(&destination, &destination_context, &plaintext)?;
     dry_run(r.dry_run)?;
     Ok(ReEncryptResponse {
@@ -198,9 +218,12 @@ pub(super) async fn data_key(
     number_of_bytes: Option<i32>,
     key_spec: Option<&DataKeySpec>,
     context: &BTreeMap<String, String>,
+    access: Access,
 ) -> Result<(Arc<LoadedKey>, Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
     let length = data_key_length(number_of_bytes, key_spec)?;
-    let key = state.resolve(caller, key_id, Naming::KeyOrAlias).await?;
+    let key = state
+        .resolve(caller, key_id, Naming::KeyOrAlias, access.context(context))
+        .await?;
     key.record.check_usable()?;
     let plaintext = keyward_crypto::random_bytes(length)?;
     let blob = seal(&key, context, &plaintext)?;
@@ -225,6 +248,7 @@ pub(super) async fn generate_data_key(
         r.number_of_bytes,
         r.key_spec.as_ref(),
         &context,
+        Access::new("kms:GenerateDataKey"),
     )
     .await?;
     dry_run(r.dry_run)?;
@@ -250,6 +274,7 @@ pub(super) async fn generate_data_key_without_plaintext(
         r.number_of_bytes,
         r.key_spec.as_ref(),
         &context,
+        Access::new("kms:GenerateDataKeyWithoutPlaintext"),
     )
     .await?;
     dry_run(r.dry_run)?;

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::key::{KeyManager, KeyRecord, KeyState};
-use keyward_core::policy::default_key_policy;
 use keyward_core::{KmsError, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::access::Access;
 use super::new_material;
 use crate::auth::Caller;
 use crate::state::AppState;
@@ -26,7 +26,9 @@ pub(crate) async fn generate_data_key(
     context: &BTreeMap<String, String>,
 ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, String), KmsError> {
     let bytes = i32::try_from(length).map_err(|_| KmsError::Internal("data key length".into()))?;
-    let result = super::crypto::data_key(state, caller, key_id, Some(bytes), None, context).await;
+    let access = Access::new("kms:GenerateDataKey").via(invoked_by_service(invoked_by), caller);
+    let result =
+        super::crypto::data_key(state, caller, key_id, Some(bytes), None, context, access).await;
     let key_arn = result.as_ref().ok().map(|(key, _, _)| key.record.arn());
     let parameters =
         json!({"keyId": key_id, "encryptionContext": context, "numberOfBytes": length});
@@ -57,8 +59,12 @@ pub(crate) async fn encrypt(
     context: &BTreeMap<String, String>,
 ) -> Result<(Vec<u8>, String), KmsError> {
     let result = async {
+        let access = Access::new("kms:Encrypt")
+            .context(context)
+            .key("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
+            .via(invoked_by_service(invoked_by), caller);
         let key = state
-            .resolve(caller, key_id, super::Naming::KeyOrAlias)
+            .resolve(caller, key_id, super::Naming::KeyOrAlias, access)
             .await?;
         let blob = super::crypto::seal(&key, context, plaintext)?;
         Ok::<_, KmsError>((blob, key.record.arn()))
@@ -89,7 +95,8 @@ pub(crate) async fn decrypt(
     blob: &[u8],
     context: &BTreeMap<String, String>,
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    let result = super::crypto::open(state, caller, blob, None, context).await;
+    let access = Access::new("kms:Decrypt").via(invoked_by_service(invoked_by), caller);
+    let result = super::crypto::open(state, caller, blob, None, context, access).await;
     let key_arn = match &result {
         Ok((key, _, _)) => Some(key.record.arn()),
         // Name the key the blob claims, so a refused decrypt shows which key it concerned.
@@ -159,7 +166,8 @@ pub(crate) async fn managed_key_arn(
         key_spec: "SYMMETRIC_DEFAULT".into(),
         origin: "AWS_KMS".into(),
         manager: KeyManager::Aws,
-        policy: default_key_policy(&caller.account),
+        policy: managed_key_policy(&caller.account, &caller.region, service),
+        policy_principals: Default::default(),
         tags: BTreeMap::new(),
         auto_rotation: Some(keyward_core::key::AutoRotation {
             period_days: 365,
@@ -215,10 +223,57 @@ pub(crate) async fn managed_key_arn(
     }
 }
 
+/// `secretsmanager` for `secretsmanager.amazonaws.com`, as `kms:ViaService` names it.
+fn invoked_by_service(invoked_by: &str) -> &str {
+    invoked_by
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or(invoked_by)
+}
+
 fn describe(service: &str) -> &str {
     match service {
         "secretsmanager" => "Secrets Manager secrets",
         "lambda" => "Lambda functions",
+        other => other,
+    }
+}
+
+/// The key policy of an AWS managed key, as AWS writes it: every principal of the account
+/// may use the key through the service that owns it, and the account may read its metadata.
+fn managed_key_policy(
+    account: &keyward_core::AccountId,
+    region: &keyward_core::Region,
+    service: &str,
+) -> String {
+    let via = format!("{service}.{region}.amazonaws.com");
+    serde_json::to_string_pretty(&json!({
+        "Version": "2012-10-17",
+        "Id": format!("auto-{service}-2"),
+        "Statement": [
+            {
+                "Sid": format!("Allow access through {} for all principals in the account that are authorized to use it", describe_service(service)),
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": account.as_str(), "kms:ViaService": via}}
+            },
+            {
+                "Sid": "Allow direct access to key metadata to the account",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+                "Resource": "*"
+            }
+        ]
+    }))
+    .unwrap_or_default()
+}
+
+fn describe_service(service: &str) -> &str {
+    match service {
+        "secretsmanager" => "AWS Secrets Manager",
+        "lambda" => "AWS Lambda",
         other => other,
     }
 }

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use keyward_core::error::validation_error;
 use keyward_core::key::{KeyManager, KeyRecord, KeyState as CoreKeyState};
-use keyward_core::policy::{check_key_policy, default_key_policy, DEFAULT_POLICY_NAME};
+use keyward_core::policy::{default_key_policy, DEFAULT_POLICY_NAME};
 use keyward_core::KmsError;
 use keyward_protocol::kms::*;
 
+use super::access::Access;
 use super::wire::{wire_key_state, wire_manager};
 use uuid::Uuid;
 
@@ -117,16 +118,36 @@ pub(super) async fn create_key(
     }
     let tags = r.tags.unwrap_or_default();
     check_tags(&tags)?;
-    let policy = match r.policy {
+    let mut access = Access::new("kms:CreateKey")
+        .tags(
+            tags.iter()
+                .map(|t| (t.tag_key.as_str(), t.tag_value.as_str())),
+        )
+        .key("kms:KeySpec", &spec)
+        .key("kms:KeyUsage", &usage)
+        .key("kms:KeyOrigin", "AWS_KMS")
+        .key("kms:MultiRegion", "false");
+    let bypass = r.bypass_policy_lockout_safety_check == Some(true);
+    access = access.key(
+        "kms:BypassPolicyLockoutSafetyCheck",
+        if bypass { "true" } else { "false" },
+    );
+    state.authorize_kms(caller, &access, "*").await?;
+    let id = Uuid::new_v4();
+    let (policy, policy_principals) = match r.policy {
         Some(policy) => {
-            check_key_policy(&policy)?;
-            policy
+            let arn = keyward_core::ids::key_arn(&caller.region, &caller.account, &id);
+            let principals = state.bind_key_policy(caller, &policy).await?;
+            state
+                .check_new_key_policy(caller, &policy, &arn, bypass)
+                .await?;
+            (policy, principals)
         }
-        None => default_key_policy(&caller.account),
+        None => (default_key_policy(&caller.account), Default::default()),
     };
     let now = state.inner.clock.now();
     let record = KeyRecord {
-        id: Uuid::new_v4(),
+        id,
         account: caller.account.to_string(),
         region: caller.region.to_string(),
         description: r.description.unwrap_or_default(),
@@ -139,6 +160,7 @@ pub(super) async fn create_key(
         origin: "AWS_KMS".into(),
         manager: KeyManager::Customer,
         policy,
+        policy_principals,
         tags: tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
         auto_rotation: None,
         rotations: Vec::new(),
@@ -162,7 +184,14 @@ pub(super) async fn describe_key(
     caller: &Caller,
     r: DescribeKeyRequest,
 ) -> Result<DescribeKeyResponse, KmsError> {
-    let key = state.resolve(caller, &r.key_id, Naming::KeyOrAlias).await?;
+    let key = state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOrAlias,
+            Access::new("kms:DescribeKey"),
+        )
+        .await?;
     Ok(DescribeKeyResponse {
         key_metadata: Some(key_metadata(&key.record)),
     })
@@ -173,6 +202,9 @@ pub(super) async fn list_keys(
     caller: &Caller,
     r: ListKeysRequest,
 ) -> Result<ListKeysResponse, KmsError> {
+    state
+        .authorize_kms(caller, &Access::new("kms:ListKeys"), "*")
+        .await?;
     let limit = page_limit(r.limit, 100);
     let after = match &r.marker {
         Some(marker) => Some(
@@ -216,11 +248,17 @@ pub(super) async fn update_key_description(
 ) -> Result<(), KmsError> {
     let description = r.description;
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
-            key.check_not_pending_deletion()?;
-            key.description = description.clone();
-            Ok(((), None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:UpdateKeyDescription"),
+            move |key, _, _| {
+                key.check_not_pending_deletion()?;
+                key.description = description.clone();
+                Ok(((), None))
+            },
+        )
         .await?;
     Ok(())
 }
@@ -231,9 +269,13 @@ pub(super) async fn enable_key(
     r: EnableKeyRequest,
 ) -> Result<(), KmsError> {
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
-            Ok((key.enable()?, None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:EnableKey"),
+            |key, _, _| Ok((key.enable()?, None)),
+        )
         .await?;
     Ok(())
 }
@@ -244,9 +286,13 @@ pub(super) async fn disable_key(
     r: DisableKeyRequest,
 ) -> Result<(), KmsError> {
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
-            Ok((key.disable()?, None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:DisableKey"),
+            |key, _, _| Ok((key.disable()?, None)),
+        )
         .await?;
     Ok(())
 }
@@ -267,9 +313,13 @@ pub(super) async fn schedule_key_deletion(
         None => None,
     };
     let (when, record) = state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, now, _| {
-            Ok((key.schedule_deletion(now, window)?, None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:ScheduleKeyDeletion"),
+            move |key, now, _| Ok((key.schedule_deletion(now, window)?, None)),
+        )
         .await?;
     Ok(ScheduleKeyDeletionResponse {
         key_id: Some(record.arn()),
@@ -287,9 +337,13 @@ pub(super) async fn cancel_key_deletion(
     r: CancelKeyDeletionRequest,
 ) -> Result<CancelKeyDeletionResponse, KmsError> {
     let (_, record) = state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
-            Ok((key.cancel_deletion()?, None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:CancelKeyDeletion"),
+            |key, _, _| Ok((key.cancel_deletion()?, None)),
+        )
         .await?;
     Ok(CancelKeyDeletionResponse {
         key_id: Some(record.arn()),
@@ -302,23 +356,34 @@ pub(super) async fn tag_resource(
     r: TagResourceRequest,
 ) -> Result<(), KmsError> {
     check_tags(&r.tags)?;
+    let access = Access::new("kms:TagResource").tags(
+        r.tags
+            .iter()
+            .map(|t| (t.tag_key.as_str(), t.tag_value.as_str())),
+    );
     let tags = r.tags;
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
-            key.check_not_pending_deletion()?;
-            let mut merged = key.tags.clone();
-            merged.extend(
-                tags.iter()
-                    .map(|t| (t.tag_key.clone(), t.tag_value.clone())),
-            );
-            if merged.len() > MAX_TAGS {
-                return Err(KmsError::LimitExceeded(format!(
-                    "A key can have at most {MAX_TAGS} tags."
-                )));
-            }
-            key.tags = merged;
-            Ok(((), None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            access,
+            move |key, _, _| {
+                key.check_not_pending_deletion()?;
+                let mut merged = key.tags.clone();
+                merged.extend(
+                    tags.iter()
+                        .map(|t| (t.tag_key.clone(), t.tag_value.clone())),
+                );
+                if merged.len() > MAX_TAGS {
+                    return Err(KmsError::LimitExceeded(format!(
+                        "A key can have at most {MAX_TAGS} tags."
+                    )));
+                }
+                key.tags = merged;
+                Ok(((), None))
+            },
+        )
         .await?;
     Ok(())
 }
@@ -329,14 +394,21 @@ pub(super) async fn untag_resource(
     r: UntagResourceRequest,
 ) -> Result<(), KmsError> {
     let keys = r.tag_keys;
+    let access = Access::new("kms:UntagResource").tag_keys(keys.iter().map(String::as_str));
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
-            key.check_not_pending_deletion()?;
-            for tag_key in &keys {
-                key.tags.remove(tag_key);
-            }
-            Ok(((), None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            access,
+            move |key, _, _| {
+                key.check_not_pending_deletion()?;
+                for tag_key in &keys {
+                    key.tags.remove(tag_key);
+                }
+                Ok(((), None))
+            },
+        )
         .await?;
     Ok(())
 }
@@ -346,7 +418,14 @@ pub(super) async fn list_resource_tags(
     caller: &Caller,
     r: ListResourceTagsRequest,
 ) -> Result<ListResourceTagsResponse, KmsError> {
-    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    let key = state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:ListResourceTags"),
+        )
+        .await?;
     let limit = page_limit(r.limit, 50);
     let (page, next) = page_after(&key.record.tags, r.marker.as_deref(), limit)?;
     Ok(ListResourceTagsResponse {
@@ -402,10 +481,17 @@ pub(super) async fn get_key_policy(
     caller: &Caller,
     r: GetKeyPolicyRequest,
 ) -> Result<GetKeyPolicyResponse, KmsError> {
-    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    let key = state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:GetKeyPolicy"),
+        )
+        .await?;
     check_policy_name(r.policy_name.as_deref())?;
     Ok(GetKeyPolicyResponse {
-        policy: Some(key.record.policy.clone()),
+        policy: Some(key.policy_text.clone()),
         policy_name: Some(DEFAULT_POLICY_NAME.to_owned()),
     })
 }
@@ -416,14 +502,36 @@ pub(super) async fn put_key_policy(
     r: PutKeyPolicyRequest,
 ) -> Result<(), KmsError> {
     check_policy_name(r.policy_name.as_deref())?;
-    check_key_policy(&r.policy)?;
+    let bypass = r.bypass_policy_lockout_safety_check == Some(true);
+    let key = state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:PutKeyPolicy").key(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                if bypass { "true" } else { "false" },
+            ),
+        )
+        .await?;
+    let principals = state.bind_key_policy(caller, &r.policy).await?;
+    state
+        .check_new_key_policy(caller, &r.policy, &key.record.arn(), bypass)
+        .await?;
     let policy = r.policy;
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, _, _| {
-            key.check_not_pending_deletion()?;
-            key.policy = policy.clone();
-            Ok(((), None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:PutKeyPolicy"),
+            move |key, _, _| {
+                key.check_not_pending_deletion()?;
+                key.policy = policy.clone();
+                key.policy_principals = principals.clone();
+                Ok(((), None))
+            },
+        )
         .await?;
     Ok(())
 }
@@ -433,7 +541,14 @@ pub(super) async fn list_key_policies(
     caller: &Caller,
     r: ListKeyPoliciesRequest,
 ) -> Result<ListKeyPoliciesResponse, KmsError> {
-    state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:ListKeyPolicies"),
+        )
+        .await?;
     let names = match r.marker.as_deref() {
         None => vec![DEFAULT_POLICY_NAME.to_owned()],
         Some(DEFAULT_POLICY_NAME) => Vec::new(),

@@ -1,7 +1,9 @@
 //! KMS handlers: resolve the key, act through core, persist through the store.
 
+pub(crate) mod access;
 mod aliases;
 mod crypto;
+mod grants;
 pub(crate) mod internal;
 mod keys;
 mod rotation;
@@ -19,6 +21,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::cache::{material_aad, LoadedKey};
 use crate::state::{AppState, Inner};
+use access::Access;
 
 pub(crate) async fn handle(
     state: &AppState,
@@ -52,7 +55,12 @@ pub(crate) async fn handle(
         Op::GenerateDataKeyWithoutPlaintext(r) => {
             encode(&crypto::generate_data_key_without_plaintext(state, caller, r).await?)
         }
-        Op::GenerateRandom(r) => encode(&crypto::generate_random(r)?),
+        Op::GenerateRandom(r) => {
+            state
+                .authorize_kms(caller, &Access::new("kms:GenerateRandom"), "*")
+                .await?;
+            encode(&crypto::generate_random(r)?)
+        }
         Op::EnableKeyRotation(r) => empty(rotation::enable_key_rotation(state, caller, r).await?),
         Op::DisableKeyRotation(r) => empty(rotation::disable_key_rotation(state, caller, r).await?),
         Op::GetKeyRotationStatus(r) => {
@@ -62,6 +70,13 @@ pub(crate) async fn handle(
             encode(&rotation::rotate_key_on_demand(state, caller, r).await?)
         }
         Op::ListKeyRotations(r) => encode(&rotation::list_key_rotations(state, caller, r).await?),
+        Op::CreateGrant(r) => encode(&grants::create_grant(state, caller, r).await?),
+        Op::ListGrants(r) => encode(&grants::list_grants(state, caller, r).await?),
+        Op::ListRetirableGrants(r) => {
+            encode(&grants::list_retirable_grants(state, caller, r).await?)
+        }
+        Op::RetireGrant(r) => empty(grants::retire_grant(state, caller, r).await?),
+        Op::RevokeGrant(r) => empty(grants::revoke_grant(state, caller, r).await?),
     })
 }
 
@@ -132,14 +147,19 @@ impl AppState {
         }
     }
 
+    /// The key `key_id` names, once `caller` is allowed `access` to it.
     async fn resolve(
         &self,
         caller: &Caller,
         key_id: &str,
         naming: Naming,
+        access: Access,
     ) -> Result<Arc<LoadedKey>, KmsError> {
         let id = self.key_id_for(caller, key_id, naming)?;
-        self.key_by_id(caller, id).await
+        let key = self.key_by_id(caller, id).await?;
+        self.authorize_key(caller, &key, &access.named(key_id))
+            .await?;
+        Ok(key)
     }
 
     /// Read-modify-write of one key, retried when another writer got there first. `change`
@@ -149,6 +169,7 @@ impl AppState {
         caller: &Caller,
         key_id: &str,
         naming: Naming,
+        access: Access,
         change: F,
     ) -> Result<(T, KeyRecord), KmsError>
     where
@@ -158,6 +179,8 @@ impl AppState {
             + 'static,
     {
         let id = self.key_id_for(caller, key_id, naming)?;
+        let current = self.key_by_id(caller, id).await?;
+        self.authorize_key(caller, &current, &access).await?;
         let caller = caller.clone();
         self.blocking(move |inner| {
             for _ in 0..16 {

@@ -5,6 +5,7 @@ use keyward_core::key::{check_rotation_period, RotationType as CoreRotationType}
 use keyward_core::KmsError;
 use keyward_protocol::kms::*;
 
+use super::access::Access;
 use super::{key_material_id, new_material, page_limit, Naming};
 use crate::auth::Caller;
 use crate::state::AppState;
@@ -29,9 +30,13 @@ pub(super) async fn enable_key_rotation(
         None => None,
     };
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, move |key, now, _| {
-            Ok((key.enable_rotation(now, period)?, None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:EnableKeyRotation"),
+            move |key, now, _| Ok((key.enable_rotation(now, period)?, None)),
+        )
         .await?;
     Ok(())
 }
@@ -42,9 +47,13 @@ pub(super) async fn disable_key_rotation(
     r: DisableKeyRotationRequest,
 ) -> Result<(), KmsError> {
     state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, _, _| {
-            Ok((key.disable_rotation()?, None))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:DisableKeyRotation"),
+            |key, _, _| Ok((key.disable_rotation()?, None)),
+        )
         .await?;
     Ok(())
 }
@@ -54,7 +63,14 @@ pub(super) async fn get_key_rotation_status(
     caller: &Caller,
     r: GetKeyRotationStatusRequest,
 ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    let key = state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:GetKeyRotationStatus"),
+        )
+        .await?;
     key.record.check_not_pending_deletion()?;
     let auto = key.record.auto_rotation.as_ref();
     Ok(GetKeyRotationStatusResponse {
@@ -72,10 +88,16 @@ pub(super) async fn rotate_key_on_demand(
     r: RotateKeyOnDemandRequest,
 ) -> Result<RotateKeyOnDemandResponse, KmsError> {
     let (_, record) = state
-        .update_key(caller, &r.key_id, Naming::KeyOnly, |key, now, inner| {
-            let version = key.rotate(now, CoreRotationType::OnDemand)?;
-            Ok(((), Some(new_material(inner, key, version, now)?)))
-        })
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:RotateKeyOnDemand"),
+            |key, now, inner| {
+                let version = key.rotate(now, CoreRotationType::OnDemand)?;
+                Ok(((), Some(new_material(inner, key, version, now)?)))
+            },
+        )
         .await?;
     Ok(RotateKeyOnDemandResponse {
         key_id: Some(record.id.to_string()),
@@ -87,7 +109,14 @@ pub(super) async fn list_key_rotations(
     caller: &Caller,
     r: ListKeyRotationsRequest,
 ) -> Result<ListKeyRotationsResponse, KmsError> {
-    let key = state.resolve(caller, &r.key_id, Naming::KeyOnly).await?;
+    let key = state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:ListKeyRotations"),
+        )
+        .await?;
     key.record.check_not_pending_deletion()?;
     let after = match r.marker.as_deref() {
         Some(m) => Some(

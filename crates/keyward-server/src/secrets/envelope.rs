@@ -164,9 +164,13 @@ fn kms_reason(err: &KmsError) -> String {
     )
 }
 
+/// Secrets Manager's answer when the caller may not use the secret's KMS key.
+const KMS_NOT_ALLOWED: &str = "Access to KMS is not allowed";
+
 pub(crate) fn encryption_failure(err: KmsError) -> SecretsError {
     match err {
         KmsError::Internal(detail) => SecretsError::Internal(detail),
+        KmsError::AccessDenied(_) => SecretsError::AccessDenied(KMS_NOT_ALLOWED.into()),
         KmsError::NotFound(_) => SecretsError::ResourceNotFound(
             "Secrets Manager can't find the specified KMS key. Check that the KMS key exists and is in this Region.".into(),
         ),
@@ -180,6 +184,7 @@ pub(crate) fn encryption_failure(err: KmsError) -> SecretsError {
 fn decryption_failure(err: KmsError) -> SecretsError {
     match err {
         KmsError::Internal(detail) => SecretsError::Internal(detail),
+        KmsError::AccessDenied(_) => SecretsError::AccessDenied(KMS_NOT_ALLOWED.into()),
         other => SecretsError::DecryptionFailure(format!(
             "Secrets Manager can't decrypt the secret value: {}",
             kms_reason(&other)

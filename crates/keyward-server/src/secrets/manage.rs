@@ -10,6 +10,7 @@ use keyward_protocol::json::SecretText;
 use keyward_protocol::secretsmanager::*;
 use uuid::Uuid;
 
+use super::access::SecretAccess;
 use super::check_not_replica;
 use super::values::{add_value, request_value, version_id, Added};
 use crate::auth::Caller;
@@ -82,6 +83,17 @@ pub(super) async fn create_secret(
     let tags = check_tags(&r.tags.unwrap_or_default())?;
     let version_id = version_id(r.client_request_token);
     let (account, region) = (caller.account.to_string(), caller.region.to_string());
+    let mut access = SecretAccess::new("secretsmanager:CreateSecret")
+        .key("secretsmanager:Name", &r.name)
+        .tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if let Some(key) = &r.kms_key_id {
+        access = access.key("secretsmanager:KmsKeyId", key);
+    }
+    let would_be = format!(
+        "arn:aws:secretsmanager:{region}:{account}:secret:{}-??????",
+        r.name
+    );
+    state.authorize_secrets(caller, access, &would_be).await?;
 
     let existing = {
         let (a, g, n) = (account.clone(), region.clone(), r.name.clone());
@@ -139,6 +151,7 @@ pub(super) async fn create_secret(
         deletion_date: None,
         tags,
         resource_policy: None,
+        policy_principals: Default::default(),
         versions: Vec::new(),
         replicas: Vec::new(),
         primary_region: None,
@@ -232,7 +245,15 @@ pub(super) async fn describe_secret(
     caller: &Caller,
     r: DescribeSecretRequest,
 ) -> Result<DescribeSecretResponse, SecretsError> {
-    Ok(describe(&state.resolve_secret(caller, &r.secret_id).await?))
+    Ok(describe(
+        &state
+            .resolve_secret(
+                caller,
+                &r.secret_id,
+                SecretAccess::new("secretsmanager:DescribeSecret"),
+            )
+            .await?,
+    ))
 }
 
 pub(super) async fn update_secret(
@@ -240,7 +261,13 @@ pub(super) async fn update_secret(
     caller: &Caller,
     r: UpdateSecretRequest,
 ) -> Result<UpdateSecretResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:UpdateSecret"),
+        )
+        .await?;
     record.check_not_deleted()?;
     check_not_replica(&record)?;
     let value = request_value(r.secret_string, r.secret_binary)?;
@@ -429,6 +456,9 @@ pub(super) async fn list_secrets(
     caller: &Caller,
     r: ListSecretsRequest,
 ) -> Result<ListSecretsResponse, SecretsError> {
+    state
+        .authorize_secrets(caller, SecretAccess::new("secretsmanager:ListSecrets"), "*")
+        .await?;
     let (account, region) = (caller.account.to_string(), caller.region.to_string());
     let mut secrets = state
         .blocking_secrets(move |inner| Ok(inner.store.list_secrets(&account, &region)?))
@@ -496,7 +526,14 @@ pub(super) async fn delete_secret(
             "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).".into(),
         ));
     }
-    let record = match state.resolve_secret(caller, &r.secret_id).await {
+    let record = match state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:DeleteSecret"),
+        )
+        .await
+    {
         Ok(record) => record,
         // Forced deletion of a secret that does not exist succeeds, as the model says.
         Err(SecretsError::ResourceNotFound(_)) if force => {
@@ -556,7 +593,13 @@ pub(super) async fn restore_secret(
     caller: &Caller,
     r: RestoreSecretRequest,
 ) -> Result<RestoreSecretResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:RestoreSecret"),
+        )
+        .await?;
     let (_, updated) = state
         .update_secret(record.id, Vec::new(), |secret, _| {
             secret.deleted = None;
@@ -575,7 +618,13 @@ pub(super) async fn tag_resource(
     caller: &Caller,
     r: TagResourceRequest,
 ) -> Result<(), SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:TagResource"),
+        )
+        .await?;
     check_not_replica(&record)?;
     let tags = check_tags(&r.tags)?;
     let (_, updated) = state
@@ -603,7 +652,13 @@ pub(super) async fn untag_resource(
     caller: &Caller,
     r: UntagResourceRequest,
 ) -> Result<(), SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:UntagResource"),
+        )
+        .await?;
     check_not_replica(&record)?;
     let keys = r.tag_keys;
     let (_, updated) = state
@@ -644,6 +699,15 @@ fn policy_problems(policy: &str) -> Vec<(String, String)> {
                 "Each statement of this resource policy must have an Effect of Allow or Deny."
                     .into(),
             )),
+        }
+    }
+    if problems.is_empty() {
+        // The whole language, as it will be evaluated.
+        if let Err(err) = keyward_core::policy::PolicyDocument::parse(
+            policy,
+            keyward_core::policy::PolicyKind::Resource,
+        ) {
+            problems.push(("SYNTAX_CHECKING".into(), err.to_string()));
         }
     }
     problems
@@ -688,13 +752,29 @@ pub(super) async fn put_resource_policy(
                 .into(),
         ));
     }
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:PutResourcePolicy"),
+        )
+        .await?;
     check_not_replica(&record)?;
+    let principals = state
+        .bind_principals(&caller.account, &r.resource_policy)
+        .await
+        .map_err(|e| SecretsError::Internal(e.to_string()))?
+        .map_err(|_| {
+            SecretsError::MalformedPolicyDocument(
+                "This resource policy contains an unsupported principal.".into(),
+            )
+        })?;
     let policy = r.resource_policy;
     let (_, updated) = state
         .update_secret(record.id, Vec::new(), move |secret, _| {
             secret.check_not_deleted()?;
             secret.resource_policy = Some(policy.clone());
+            secret.policy_principals = principals.clone();
             Ok(((), Vec::new()))
         })
         .await?;
@@ -709,11 +789,27 @@ pub(super) async fn get_resource_policy(
     caller: &Caller,
     r: GetResourcePolicyRequest,
 ) -> Result<GetResourcePolicyResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:GetResourcePolicy"),
+        )
+        .await?;
+    let resource_policy = match &record.resource_policy {
+        Some(text) => Some(
+            state
+                .effective_policy(&record.account, text, &record.policy_principals)
+                .await
+                .map_err(|e| SecretsError::Internal(e.to_string()))?
+                .into_owned(),
+        ),
+        None => None,
+    };
     Ok(GetResourcePolicyResponse {
         arn: Some(record.arn),
         name: Some(record.name),
-        resource_policy: record.resource_policy,
+        resource_policy,
     })
 }
 
@@ -722,11 +818,18 @@ pub(super) async fn delete_resource_policy(
     caller: &Caller,
     r: DeleteResourcePolicyRequest,
 ) -> Result<DeleteResourcePolicyResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:DeleteResourcePolicy"),
+        )
+        .await?;
     check_not_replica(&record)?;
     let (_, updated) = state
         .update_secret(record.id, Vec::new(), |secret, _| {
             secret.resource_policy = None;
+            secret.policy_principals.clear();
             Ok(((), Vec::new()))
         })
         .await?;
@@ -742,7 +845,13 @@ pub(super) async fn validate_resource_policy(
     r: ValidateResourcePolicyRequest,
 ) -> Result<ValidateResourcePolicyResponse, SecretsError> {
     if let Some(id) = &r.secret_id {
-        state.resolve_secret(caller, id).await?;
+        state
+            .resolve_secret(
+                caller,
+                id,
+                SecretAccess::new("secretsmanager:ValidateResourcePolicy"),
+            )
+            .await?;
     }
     let mut problems = policy_problems(&r.resource_policy);
     if problems.is_empty() && is_public(&r.resource_policy) {

@@ -2,6 +2,7 @@
 //! secret's key (the account's `aws/secretsmanager` key unless the secret names one), with
 //! the secret's ARN and version id as encryption context, as Secrets Manager does.
 
+pub(crate) mod access;
 pub(crate) mod cache;
 mod envelope;
 mod manage;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::state::{AppState, Inner};
+use access::SecretAccess;
 
 pub(crate) async fn handle(
     state: &AppState,
@@ -47,7 +49,16 @@ pub(crate) async fn handle(
         Op::ValidateResourcePolicy(r) => {
             encode(&manage::validate_resource_policy(state, caller, r).await?)
         }
-        Op::GetRandomPassword(r) => encode(&manage::get_random_password(r)?),
+        Op::GetRandomPassword(r) => {
+            state
+                .authorize_secrets(
+                    caller,
+                    SecretAccess::new("secretsmanager:GetRandomPassword"),
+                    "*",
+                )
+                .await?;
+            encode(&manage::get_random_password(r)?)
+        }
         Op::GetSecretValue(r) => encode(&values::get_secret_value(state, caller, r).await?),
         Op::BatchGetSecretValue(r) => {
             encode(&values::batch_get_secret_value(state, caller, r).await?)
@@ -136,7 +147,20 @@ impl AppState {
             .ok_or_else(not_found)
     }
 
+    /// The secret `secret_id` names, once `caller` is allowed `access` to it.
     pub(crate) async fn resolve_secret(
+        &self,
+        caller: &Caller,
+        secret_id: &str,
+        access: SecretAccess,
+    ) -> Result<SecretRecord, SecretsError> {
+        let record = self.find_secret_async(caller, secret_id).await?;
+        self.authorize_secret(caller, &record, access).await?;
+        Ok(record)
+    }
+
+    /// Finds a secret without authorizing (for the server's own follow-up work).
+    pub(crate) async fn find_secret_async(
         &self,
         caller: &Caller,
         secret_id: &str,

@@ -6,6 +6,7 @@ use keyward_core::Region;
 use keyward_protocol::secretsmanager::*;
 use uuid::Uuid;
 
+use super::access::SecretAccess;
 use super::check_not_replica;
 use super::envelope;
 use crate::auth::Caller;
@@ -45,6 +46,7 @@ fn mirror(primary: &SecretRecord, replica: &mut SecretRecord) {
     replica.description = primary.description.clone();
     replica.tags = primary.tags.clone();
     replica.resource_policy = primary.resource_policy.clone();
+    replica.policy_principals = primary.policy_principals.clone();
     replica.last_changed = primary.last_changed;
     replica.deleted = primary.deleted;
     replica.deletion_date = primary.deletion_date;
@@ -112,7 +114,7 @@ pub(super) async fn replicate(
     regions: Vec<ReplicaRegionType>,
     force: bool,
 ) -> Result<Vec<ReplicationStatusType>, SecretsError> {
-    let primary = state.resolve_secret(caller, name).await?;
+    let primary = state.find_secret_async(caller, name).await?;
     check_not_replica(&primary)?;
     let mut added = Vec::new();
     for spec in regions {
@@ -251,7 +253,13 @@ pub(super) async fn replicate_secret_to_regions(
     caller: &Caller,
     r: ReplicateSecretToRegionsRequest,
 ) -> Result<ReplicateSecretToRegionsResponse, SecretsError> {
-    let primary = state.resolve_secret(caller, &r.secret_id).await?;
+    let primary = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:ReplicateSecretToRegions"),
+        )
+        .await?;
     primary.check_not_deleted()?;
     let status = replicate(
         state,
@@ -272,7 +280,13 @@ pub(super) async fn remove_regions_from_replication(
     caller: &Caller,
     r: RemoveRegionsFromReplicationRequest,
 ) -> Result<RemoveRegionsFromReplicationResponse, SecretsError> {
-    let primary = state.resolve_secret(caller, &r.secret_id).await?;
+    let primary = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:RemoveRegionsFromReplication"),
+        )
+        .await?;
     check_not_replica(&primary)?;
     for region in &r.remove_replica_regions {
         if !primary.replicas.iter().any(|rep| &rep.region == region) {
@@ -314,7 +328,13 @@ pub(super) async fn stop_replication_to_replica(
     caller: &Caller,
     r: StopReplicationToReplicaRequest,
 ) -> Result<StopReplicationToReplicaResponse, SecretsError> {
-    let replica = state.resolve_secret(caller, &r.secret_id).await?;
+    let replica = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:StopReplicationToReplica"),
+        )
+        .await?;
     let Some(primary_region) = replica.primary_region.clone() else {
         return Err(SecretsError::InvalidRequest(
             "The secret is not a replica.".into(),
@@ -327,7 +347,10 @@ pub(super) async fn stop_replication_to_replica(
         })
         .await?;
     let primary_caller = in_region(caller, &primary_region)?;
-    if let Ok(primary) = state.resolve_secret(&primary_caller, &replica.name).await {
+    if let Ok(primary) = state
+        .find_secret_async(&primary_caller, &replica.name)
+        .await
+    {
         let region = replica.region.clone();
         state
             .update_secret(primary.id, Vec::new(), move |secret, _| {

@@ -4,6 +4,7 @@ use keyward_core::secret::{SecretRecord, SecretsError, VersionInfo, AWSCURRENT};
 use keyward_protocol::json::{Blob, SecretText};
 use keyward_protocol::secretsmanager::*;
 
+use super::access::SecretAccess;
 use super::envelope::{self, SecretValue};
 use super::{check_not_replica, day_of, not_found};
 use crate::auth::Caller;
@@ -96,7 +97,13 @@ pub(super) async fn put_secret_value(
     caller: &Caller,
     r: PutSecretValueRequest,
 ) -> Result<PutSecretValueResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:PutSecretValue"),
+        )
+        .await?;
     record.check_not_deleted()?;
     check_not_replica(&record)?;
     let value = request_value(r.secret_string, r.secret_binary)?.ok_or_else(|| {
@@ -211,7 +218,14 @@ pub(super) async fn get_secret_value(
     caller: &Caller,
     r: GetSecretValueRequest,
 ) -> Result<GetSecretValueResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:GetSecretValue")
+                .version(r.version_id.as_deref(), r.version_stage.as_deref()),
+        )
+        .await?;
     let (version, value) = read_value(
         state,
         caller,
@@ -237,6 +251,13 @@ pub(super) async fn batch_get_secret_value(
     caller: &Caller,
     r: BatchGetSecretValueRequest,
 ) -> Result<BatchGetSecretValueResponse, SecretsError> {
+    state
+        .authorize_secrets(
+            caller,
+            SecretAccess::new("secretsmanager:BatchGetSecretValue"),
+            "*",
+        )
+        .await?;
     let ids: Vec<String> = match (r.secret_id_list, r.filters) {
         (Some(_), Some(_)) => {
             return Err(SecretsError::InvalidParameter(
@@ -295,7 +316,13 @@ async fn batch_read(
     let mut errors = Vec::new();
     for id in ids {
         let read = async {
-            let record = state.resolve_secret(caller, &id).await?;
+            let record = state
+                .resolve_secret(
+                    caller,
+                    &id,
+                    SecretAccess::new("secretsmanager:GetSecretValue"),
+                )
+                .await?;
             let (version, value) = read_value(state, caller, &record, None, None).await?;
             Ok::<_, SecretsError>((record, version, value))
         };
@@ -334,7 +361,13 @@ pub(super) async fn list_secret_version_ids(
     caller: &Caller,
     r: ListSecretVersionIdsRequest,
 ) -> Result<ListSecretVersionIdsResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:ListSecretVersionIds"),
+        )
+        .await?;
     let include_deprecated = r.include_deprecated.unwrap_or(false);
     let mut versions: Vec<&VersionInfo> = record
         .versions
@@ -371,7 +404,13 @@ pub(super) async fn update_secret_version_stage(
     caller: &Caller,
     r: UpdateSecretVersionStageRequest,
 ) -> Result<UpdateSecretVersionStageResponse, SecretsError> {
-    let record = state.resolve_secret(caller, &r.secret_id).await?;
+    let record = state
+        .resolve_secret(
+            caller,
+            &r.secret_id,
+            SecretAccess::new("secretsmanager:UpdateSecretVersionStage"),
+        )
+        .await?;
     record.check_not_deleted()?;
     check_not_replica(&record)?;
     let (stage, move_to, remove_from) = (

@@ -84,3 +84,182 @@ pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Server {
         shutdown: Some(tx),
     }
 }
+
+impl Server {
+    /// The server's address, `host:port`.
+    pub fn addr(&self) -> String {
+        self.sdk_config
+            .endpoint_url()
+            .unwrap()
+            .trim_start_matches("http://")
+            .to_owned()
+    }
+
+    /// One AWS Query request (IAM, STS) signed with the root key: returns the status and
+    /// the XML body. The SDKs for IAM are not among the test dependencies; the Query
+    /// protocol is simple enough to speak by hand.
+    pub async fn query(&self, service: &str, form: &[(&str, &str)]) -> (u16, String) {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let addr = self.addr();
+        let url = format!("http://{addr}/");
+        let identity =
+            aws_credential_types::Credentials::from_keys(ACCESS_KEY_ID, SECRET, None).into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(service)
+            .time(
+                std::time::SystemTime::UNIX_EPOCH
+                    + Duration::from_millis(self.clock.now().0 as u64),
+            )
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let headers = [
+            ("host", addr.as_str()),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            &url,
+            headers.iter().copied(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut request = format!(
+            "POST / HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        for (name, value) in instructions.headers() {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of the first `<tag>…</tag>` in an XML body.
+pub fn xml_text<'a>(body: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = body.find(&open).unwrap() + open.len();
+    let end = start + body[start..].find(&format!("</{tag}>")).unwrap();
+    &body[start..end]
+}
+
+impl Server {
+    /// Assumes `role_arn` as the IAM user `assumer` (created on first use with a policy
+    /// allowing `sts:AssumeRole`: the account root may not assume roles, as in AWS) and
+    /// returns the session's credentials.
+    pub async fn assume_role(
+        &self,
+        role_arn: &str,
+        session: &str,
+    ) -> aws_sdk_sts::types::Credentials {
+        let (status, _) = self
+            .query(
+                "iam",
+                &[
+                    ("Action", "CreateUser"),
+                    ("Version", "2010-05-08"),
+                    ("UserName", "assumer"),
+                ],
+            )
+            .await;
+        assert!(status == 200 || status == 409);
+        let (status, body) = self
+            .query(
+                "iam",
+                &[
+                    ("Action", "PutUserPolicy"),
+                    ("Version", "2010-05-08"),
+                    ("UserName", "assumer"),
+                    ("PolicyName", "assume"),
+                    (
+                        "PolicyDocument",
+                        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+                    ),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = self
+            .query(
+                "iam",
+                &[
+                    ("Action", "CreateAccessKey"),
+                    ("Version", "2010-05-08"),
+                    ("UserName", "assumer"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let user = aws_credential_types::Credentials::from_keys(
+            xml_text(&body, "AccessKeyId"),
+            xml_text(&body, "SecretAccessKey"),
+            None,
+        );
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.sdk_config)
+                .credentials_provider(user)
+                .build(),
+        );
+        let assumed = sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session)
+            .duration_seconds(900)
+            .send()
+            .await
+            .unwrap();
+        // Keep the user's key count under IAM's quota of two for the next call.
+        let (status, _) = self
+            .query(
+                "iam",
+                &[
+                    ("Action", "DeleteAccessKey"),
+                    ("Version", "2010-05-08"),
+                    ("UserName", "assumer"),
+                    ("AccessKeyId", xml_text(&body, "AccessKeyId")),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200);
+        assumed.credentials().unwrap().clone()
+    }
+}
