@@ -1,0 +1,235 @@
+//! What each workload sends, and the resources it needs created beforehand.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::client::call;
+use crate::request::{Service, Signer};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Encrypt 32 random bytes.
+    #[value(name = "encrypt-32")]
+    Encrypt32,
+    /// Encrypt 4 KiB of random bytes.
+    #[value(name = "encrypt-4k")]
+    Encrypt4k,
+    /// Decrypt a ciphertext made at setup.
+    Decrypt,
+    /// GenerateDataKey with KeySpec AES_256.
+    GenerateDataKey,
+    /// GetSecretValue of a secret made at setup.
+    GetSecretValue,
+    /// CreateKey (each call creates a key that stays).
+    CreateKey,
+    /// PutSecretValue on a secret made at setup (each call adds a version).
+    PutSecretValue,
+    /// 40% decrypt, 20% encrypt-32, 20% generate-data-key, 20% get-secret-value.
+    Mix,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Encrypt32 => "encrypt-32",
+            Workload::Encrypt4k => "encrypt-4k",
+            Workload::Decrypt => "decrypt",
+            Workload::GenerateDataKey => "generate-data-key",
+            Workload::GetSecretValue => "get-secret-value",
+            Workload::CreateKey => "create-key",
+            Workload::PutSecretValue => "put-secret-value",
+            Workload::Mix => "mix",
+        }
+    }
+
+    fn needs_key(self) -> bool {
+        matches!(
+            self,
+            Workload::Encrypt32
+                | Workload::Encrypt4k
+                | Workload::Decrypt
+                | Workload::GenerateDataKey
+                | Workload::Mix
+        )
+    }
+
+    fn needs_secret(self) -> bool {
+        matches!(
+            self,
+            Workload::GetSecretValue | Workload::PutSecretValue | Workload::Mix
+        )
+    }
+
+    /// Picks the concrete operation of one request (only `Mix` draws at random).
+    fn pick(self, rng: &mut fastrand::Rng) -> Workload {
+        match self {
+            Workload::Mix => match rng.u32(0..10) {
+                0..=3 => Workload::Decrypt,
+                4..=5 => Workload::Encrypt32,
+                6..=7 => Workload::GenerateDataKey,
+                _ => Workload::GetSecretValue,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Resources made at setup and shared read-only by every worker.
+#[derive(Debug, Default)]
+pub struct Fixtures {
+    pub key_id: String,
+    pub ciphertext_b64: String,
+    pub secret_id: String,
+}
+
+pub async fn setup(workload: Workload, signer: &Signer) -> Result<Fixtures, String> {
+    let mut fixtures = Fixtures::default();
+    let mut rng = fastrand::Rng::new();
+    if workload.needs_key() {
+        let created = call(
+            signer,
+            Service::Kms,
+            "CreateKey",
+            json!({"Description": "keyward-bench"}),
+        )
+        .await?;
+        fixtures.key_id = created["KeyMetadata"]["KeyId"]
+            .as_str()
+            .ok_or("CreateKey response lacks KeyMetadata.KeyId")?
+            .to_owned();
+        let encrypted = call(
+            signer,
+            Service::Kms,
+            "Encrypt",
+            json!({"KeyId": fixtures.key_id, "Plaintext": random_b64(&mut rng, 32)}),
+        )
+        .await?;
+        fixtures.ciphertext_b64 = encrypted["CiphertextBlob"]
+            .as_str()
+            .ok_or("Encrypt response lacks CiphertextBlob")?
+            .to_owned();
+    }
+    if workload.needs_secret() {
+        let name = format!("keyward-bench-{:016x}", rng.u64(..));
+        call(
+            signer,
+            Service::SecretsManager,
+            "CreateSecret",
+            json!({"Name": name, "SecretString": random_b64(&mut rng, 48)}),
+        )
+        .await?;
+        fixtures.secret_id = name;
+    }
+    Ok(fixtures)
+}
+
+fn random_b64(rng: &mut fastrand::Rng, len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rng.fill(&mut bytes);
+    B64.encode(bytes)
+}
+
+/// The service, operation and JSON body of the next request of `workload`.
+pub fn next_call(
+    workload: Workload,
+    fixtures: &Fixtures,
+    rng: &mut fastrand::Rng,
+) -> (Service, &'static str, Bytes) {
+    let (service, operation, body) = match workload.pick(rng) {
+        Workload::Encrypt32 => (
+            Service::Kms,
+            "Encrypt",
+            json!({"KeyId": fixtures.key_id, "Plaintext": random_b64(rng, 32)}),
+        ),
+        Workload::Encrypt4k => (
+            Service::Kms,
+            "Encrypt",
+            json!({"KeyId": fixtures.key_id, "Plaintext": random_b64(rng, 4096)}),
+        ),
+        Workload::Decrypt => (
+            Service::Kms,
+            "Decrypt",
+            json!({"CiphertextBlob": fixtures.ciphertext_b64}),
+        ),
+        Workload::GenerateDataKey => (
+            Service::Kms,
+            "GenerateDataKey",
+            json!({"KeyId": fixtures.key_id, "KeySpec": "AES_256"}),
+        ),
+        Workload::GetSecretValue => (
+            Service::SecretsManager,
+            "GetSecretValue",
+            json!({"SecretId": fixtures.secret_id}),
+        ),
+        Workload::CreateKey => (
+            Service::Kms,
+            "CreateKey",
+            json!({"Description": "keyward-bench"}),
+        ),
+        Workload::PutSecretValue => (
+            Service::SecretsManager,
+            "PutSecretValue",
+            json!({"SecretId": fixtures.secret_id, "SecretString": random_b64(rng, 48)}),
+        ),
+        // `pick` never returns Mix; answering with a decrypt keeps this total.
+        Workload::Mix => (
+            Service::Kms,
+            "Decrypt",
+            json!({"CiphertextBlob": fixtures.ciphertext_b64}),
+        ),
+    };
+    (service, operation, Bytes::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures() -> Fixtures {
+        Fixtures {
+            key_id: "k".into(),
+            ciphertext_b64: "AAAA".into(),
+            secret_id: "s".into(),
+        }
+    }
+
+    #[test]
+    fn encrypt_sends_the_right_plaintext_size() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        for (w, len) in [(Workload::Encrypt32, 32), (Workload::Encrypt4k, 4096)] {
+            let (service, op, body) = next_call(w, &fixtures(), &mut rng);
+            assert_eq!((service, op), (Service::Kms, "Encrypt"));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let plain = B64.decode(v["Plaintext"].as_str().unwrap()).unwrap();
+            assert_eq!(plain.len(), len);
+            assert_eq!(v["KeyId"], "k");
+        }
+    }
+
+    #[test]
+    fn secrets_go_to_secrets_manager() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let (service, op, _) = next_call(Workload::GetSecretValue, &fixtures(), &mut rng);
+        assert_eq!((service, op), (Service::SecretsManager, "GetSecretValue"));
+        let (service, op, _) = next_call(Workload::PutSecretValue, &fixtures(), &mut rng);
+        assert_eq!((service, op), (Service::SecretsManager, "PutSecretValue"));
+    }
+
+    #[test]
+    fn mix_follows_its_weights() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..10_000 {
+            *counts
+                .entry(Workload::Mix.pick(&mut rng).name())
+                .or_insert(0) += 1;
+        }
+        let share = |n: &str| f64::from(counts[n]) / 10_000.0;
+        assert!((share("decrypt") - 0.4).abs() < 0.03);
+        assert!((share("encrypt-32") - 0.2).abs() < 0.03);
+        assert!((share("generate-data-key") - 0.2).abs() < 0.03);
+        assert!((share("get-secret-value") - 0.2).abs() < 0.03);
+    }
+}
