@@ -120,8 +120,17 @@ impl IamOperation {
     /// `2010-05-08` is `InvalidAction`; parameters that break the model are AWS's
     /// `ValidationError`, `MissingParameter` or `MalformedInput`.
     pub fn decode(request: &QueryRequest) -> Result<Self, WireError> {
+        Self::decode_with_input(request).map(|(operation, _)| operation)
+    }
+
+    /// [`IamOperation::decode`], also returning the checked input as JSON (for the audit
+    /// trail), so a request is decoded once.
+    pub fn decode_with_input(
+        request: &QueryRequest,
+    ) -> Result<(Self, serde_json::Value), WireError> {
         let input = QueryService::iam().decode_input(request)?;
-        Self::from_input(request.action(), input)
+        let operation = Self::from_input(request.action(), input.clone())?;
+        Ok((operation, input))
     }
 }
 

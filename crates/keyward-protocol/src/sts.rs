@@ -141,13 +141,22 @@ impl StsOperation {
     /// `2011-06-15` is `InvalidAction`; parameters that break the model are AWS's
     /// `ValidationError`, `MissingParameter` or `MalformedInput`.
     pub fn decode(request: &QueryRequest) -> Result<Self, WireError> {
+        Self::decode_with_input(request).map(|(operation, _)| operation)
+    }
+
+    /// [`StsOperation::decode`], also returning the checked input as JSON (for the audit
+    /// trail), so a request is decoded once.
+    pub fn decode_with_input(
+        request: &QueryRequest,
+    ) -> Result<(Self, serde_json::Value), WireError> {
         let input = QueryService::sts().decode_input(request)?;
-        match request.action() {
-            "GetCallerIdentity" => json::into_request(input).map(Self::GetCallerIdentity),
-            "AssumeRole" => json::into_request(input).map(Self::AssumeRole),
+        let operation = match request.action() {
+            "GetCallerIdentity" => json::into_request(input.clone()).map(Self::GetCallerIdentity),
+            "AssumeRole" => json::into_request(input.clone()).map(Self::AssumeRole),
             // The trimmed model holds exactly the supported operations.
             other => Err(query::invalid_action(other, request.version())),
-        }
+        }?;
+        Ok((operation, input))
     }
 }
 

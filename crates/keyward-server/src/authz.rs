@@ -17,7 +17,6 @@ use crate::state::AppState;
 /// A user or role as authorization needs it: its ids, tags and compiled inline policies.
 #[derive(Debug)]
 pub(crate) struct PrincipalInfo {
-    pub name: String,
     pub id: String,
     pub arn: String,
     pub tags: Vec<(String, String)>,
@@ -93,40 +92,7 @@ impl AppState {
         account: &str,
         name: &str,
     ) -> Result<Option<Arc<PrincipalInfo>>, KmsError> {
-        let key = cache_key(account, name);
-        if let Some(hit) = self
-            .inner
-            .principals
-            .users
-            .read()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
-            return Ok(hit);
-        }
-        let (account, name) = (account.to_owned(), name.to_owned());
-        let loaded = self
-            .blocking(move |inner| {
-                Ok(inner.store.get_user(&account, &name)?.map(|user| {
-                    let arn = user.arn();
-                    Arc::new(PrincipalInfo {
-                        policies: user
-                            .policies
-                            .iter()
-                            .filter_map(|(policy, text)| compile(policy, &arn, text))
-                            .collect(),
-                        name: user.name,
-                        id: user.user_id,
-                        tags: user.tags.into_iter().map(|t| (t.key, t.value)).collect(),
-                        arn,
-                    })
-                }))
-            })
-            .await?;
-        if let Ok(mut map) = self.inner.principals.users.write() {
-            map.insert(key, loaded.clone());
-        }
-        Ok(loaded)
+        self.principal(false, account, name).await
     }
 
     pub(crate) async fn principal_role(
@@ -134,37 +100,50 @@ impl AppState {
         account: &str,
         name: &str,
     ) -> Result<Option<Arc<PrincipalInfo>>, KmsError> {
+        self.principal(true, account, name).await
+    }
+
+    /// A user or role by name, from the cache or else the store.
+    async fn principal(
+        &self,
+        role: bool,
+        account: &str,
+        name: &str,
+    ) -> Result<Option<Arc<PrincipalInfo>>, KmsError> {
+        let cache = &self.inner.principals;
+        let map = if role { &cache.roles } else { &cache.users };
         let key = cache_key(account, name);
-        if let Some(hit) = self
-            .inner
-            .principals
-            .roles
-            .read()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
+        if let Some(hit) = map.read().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(hit);
         }
         let (account, name) = (account.to_owned(), name.to_owned());
         let loaded = self
             .blocking(move |inner| {
-                Ok(inner.store.get_role(&account, &name)?.map(|role| {
-                    let arn = role.arn();
+                let found = if role {
+                    inner
+                        .store
+                        .get_role(&account, &name)?
+                        .map(|r| (r.arn(), r.role_id, r.tags, r.policies))
+                } else {
+                    inner
+                        .store
+                        .get_user(&account, &name)?
+                        .map(|u| (u.arn(), u.user_id, u.tags, u.policies))
+                };
+                Ok(found.map(|(arn, id, tags, policies)| {
                     Arc::new(PrincipalInfo {
-                        policies: role
-                            .policies
+                        policies: policies
                             .iter()
                             .filter_map(|(policy, text)| compile(policy, &arn, text))
                             .collect(),
-                        name: role.name,
-                        id: role.role_id,
-                        tags: role.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+                        id,
+                        tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
                         arn,
                     })
                 }))
             })
             .await?;
-        if let Ok(mut map) = self.inner.principals.roles.write() {
+        if let Ok(mut map) = map.write() {
             map.insert(key, loaded.clone());
         }
         Ok(loaded)

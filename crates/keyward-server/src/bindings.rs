@@ -72,17 +72,21 @@ fn named_principals(text: &str, account: &str) -> Vec<String> {
     arns
 }
 
-/// `text` with each stale ARN replaced by the unique id it was bound to.
-fn with_ids(text: &str, stale: &BTreeMap<&str, &str>) -> String {
+/// `text` with each stale ARN replaced by the unique id it was bound to; `text` itself
+/// when none is stale.
+fn with_ids<'a>(text: &'a str, stale: &BTreeMap<&str, &str>) -> Cow<'a, str> {
+    if stale.is_empty() {
+        return Cow::Borrowed(text);
+    }
     let Ok(mut value) = serde_json::from_str::<Value>(text) else {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     };
     for entry in principal_entries(&mut value) {
         if let Some(id) = entry.as_str().and_then(|arn| stale.get(arn)) {
             *entry = Value::String((*id).to_owned());
         }
     }
-    serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_owned())
+    serde_json::to_string_pretty(&value).map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
 /// The unique id of the user or role that has `arn` now, read from the store.
@@ -120,11 +124,7 @@ pub(crate) fn effective_in<'a>(
             stale.insert(arn.as_str(), id.as_str());
         }
     }
-    Ok(if stale.is_empty() {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(with_ids(text, &stale))
-    })
+    Ok(with_ids(text, &stale))
 }
 
 impl AppState {
@@ -173,11 +173,7 @@ impl AppState {
                 stale.insert(arn.as_str(), id.as_str());
             }
         }
-        Ok(if stale.is_empty() {
-            Cow::Borrowed(text)
-        } else {
-            Cow::Owned(with_ids(text, &stale))
-        })
+        Ok(with_ids(text, &stale))
     }
 }
 

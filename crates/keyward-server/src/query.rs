@@ -76,13 +76,14 @@ pub(crate) async fn dispatch(
         .authenticate(parts, &signing_name, &audit.source_ip)
         .await?;
     audit.caller = Some(caller.clone());
-    audit.request_value = service.decode_input(&request).ok();
     let request_id = audit.request_id.clone();
     let reply = if signing_name == "sts" {
-        let operation = StsOperation::decode(&request)?;
+        let (operation, input) = StsOperation::decode_with_input(&request)?;
+        audit.request_value = Some(input);
         crate::iam::handle_sts(state, &caller, operation, &request_id).await
     } else {
-        let operation = IamOperation::decode(&request)?;
+        let (operation, input) = IamOperation::decode_with_input(&request)?;
+        audit.request_value = Some(input);
         crate::iam::handle_iam(state, &caller, operation, &request_id).await
     }
     .map_err(|e| e.to_wire())?;

@@ -65,6 +65,19 @@ impl ConditionKeys {
         self
     }
 
+    /// `aws:RequestTag/<key>` for each tag a request sets, and `aws:TagKeys`.
+    pub fn insert_request_tags<'a>(
+        &mut self,
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> &mut Self {
+        let mut names = Vec::new();
+        for (key, value) in tags {
+            self.insert(&format!("aws:RequestTag/{key}"), value);
+            names.push(key.to_owned());
+        }
+        self.insert_many("aws:TagKeys", names)
+    }
+
     pub fn get(&self, name: &str) -> Option<&[String]> {
         self.get_lowercase(&name.to_ascii_lowercase())
     }

@@ -226,7 +226,7 @@ impl AppState {
                             .map_err(|e| crate::errors::kms_to_wire(&e))?
                             .ok_or_else(|| SigV4Error::UnknownAccessKey.to_wire())?;
                         Identity::User {
-                            name: user.name.clone(),
+                            name: name.clone(),
                             user_id: user.id.clone(),
                         }
                     }

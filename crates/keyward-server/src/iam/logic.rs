@@ -10,7 +10,7 @@ use keyward_core::iam::{
 };
 use keyward_core::policy::{ConditionKeys, PolicyDocument, PolicyKind, ResourceMode};
 use keyward_core::store::AccessKeyRow;
-use keyward_core::{KmsError, StoreError};
+use keyward_core::{KmsError, Store, StoreError};
 use zeroize::Zeroizing;
 
 use crate::auth::{secret_aad, Caller, Identity};
@@ -146,6 +146,40 @@ pub(crate) fn new_secret_access_key() -> Result<Zeroizing<String>, IamError> {
             .map(|b| char::from(ALPHABET[usize::from(b & 63)]))
             .collect(),
     ))
+}
+
+/// Users and roles as [`AppState::change_principal`] reads and writes them.
+trait Stored: Sized + Send + 'static {
+    const IS_ROLE: bool;
+    fn get(store: &dyn Store, account: &str, name: &str) -> Result<Option<Self>, StoreError>;
+    fn update(&self, store: &dyn Store) -> Result<(), StoreError>;
+    fn no_such(name: &str) -> IamError;
+}
+
+impl Stored for UserRecord {
+    const IS_ROLE: bool = false;
+    fn get(store: &dyn Store, account: &str, name: &str) -> Result<Option<Self>, StoreError> {
+        store.get_user(account, name)
+    }
+    fn update(&self, store: &dyn Store) -> Result<(), StoreError> {
+        store.update_user(self).map(|_| ())
+    }
+    fn no_such(name: &str) -> IamError {
+        no_such_user(name)
+    }
+}
+
+impl Stored for RoleRecord {
+    const IS_ROLE: bool = true;
+    fn get(store: &dyn Store, account: &str, name: &str) -> Result<Option<Self>, StoreError> {
+        store.get_role(account, name)
+    }
+    fn update(&self, store: &dyn Store) -> Result<(), StoreError> {
+        store.update_role(self).map(|_| ())
+    }
+    fn no_such(name: &str) -> IamError {
+        no_such_role(name)
+    }
 }
 
 /// A new access key and its secret, as `CreateAccessKey` returns it once.
@@ -367,66 +401,61 @@ impl AppState {
         T: Send + 'static,
         F: Fn(&mut UserRecord) -> Result<T, IamError> + Send + 'static,
     {
-        let (account, n) = (caller.account.to_string(), name.to_owned());
-        let result = self
-            .blocking(move |inner| {
-                for _ in 0..16 {
-                    let Some(mut user) = inner.store.get_user(&account, &n)? else {
-                        return Ok(Err(no_such_user(&n)));
-                    };
-                    let value = match change(&mut user) {
-                        Ok(value) => value,
-                        Err(err) => return Ok(Err(err)),
-                    };
-                    match inner.store.update_user(&user) {
-                        Ok(_) => return Ok(Ok(value)),
-                        Err(StoreError::Conflict) => continue,
-                        Err(StoreError::NotFound(_)) => return Ok(Err(no_such_user(&n))),
-                        Err(other) => return Err(other.into()),
-                    }
-                }
-                Err(KmsError::Internal(format!(
-                    "user {n}: too many concurrent writers"
-                )))
-            })
-            .await??;
-        self.inner
-            .principals
-            .forget_user(caller.account.as_str(), name);
-        Ok(result)
+        self.change_principal(caller, name, change).await
     }
 
+    /// Reads, changes and writes one role, retrying on a concurrent writer.
     async fn change_role<T, F>(&self, caller: &Caller, name: &str, change: F) -> Result<T, IamError>
     where
         T: Send + 'static,
         F: Fn(&mut RoleRecord) -> Result<T, IamError> + Send + 'static,
     {
+        self.change_principal(caller, name, change).await
+    }
+
+    async fn change_principal<P, T, F>(
+        &self,
+        caller: &Caller,
+        name: &str,
+        change: F,
+    ) -> Result<T, IamError>
+    where
+        P: Stored,
+        T: Send + 'static,
+        F: Fn(&mut P) -> Result<T, IamError> + Send + 'static,
+    {
         let (account, n) = (caller.account.to_string(), name.to_owned());
         let result = self
             .blocking(move |inner| {
                 for _ in 0..16 {
-                    let Some(mut role) = inner.store.get_role(&account, &n)? else {
-                        return Ok(Err(no_such_role(&n)));
+                    let Some(mut record) = P::get(inner.store.as_ref(), &account, &n)? else {
+                        return Ok(Err(P::no_such(&n)));
                     };
-                    let value = match change(&mut role) {
+                    let value = match change(&mut record) {
                         Ok(value) => value,
                         Err(err) => return Ok(Err(err)),
                     };
-                    match inner.store.update_role(&role) {
-                        Ok(_) => return Ok(Ok(value)),
+                    match record.update(inner.store.as_ref()) {
+                        Ok(()) => return Ok(Ok(value)),
                         Err(StoreError::Conflict) => continue,
-                        Err(StoreError::NotFound(_)) => return Ok(Err(no_such_role(&n))),
+                        Err(StoreError::NotFound(_)) => return Ok(Err(P::no_such(&n))),
                         Err(other) => return Err(other.into()),
                     }
                 }
                 Err(KmsError::Internal(format!(
-                    "role {n}: too many concurrent writers"
+                    "{n}: too many concurrent writers"
                 )))
             })
             .await??;
-        self.inner
-            .principals
-            .forget_role(caller.account.as_str(), name);
+        if P::IS_ROLE {
+            self.inner
+                .principals
+                .forget_role(caller.account.as_str(), name);
+        } else {
+            self.inner
+                .principals
+                .forget_user(caller.account.as_str(), name);
+        }
         Ok(result)
     }
 
@@ -1028,10 +1057,7 @@ impl AppState {
 }
 
 fn add_request_tags(keys: &mut ConditionKeys, tags: &[Tag]) {
-    for tag in tags {
-        keys.insert(&format!("aws:RequestTag/{}", tag.key), &tag.value);
-    }
-    keys.insert_many("aws:TagKeys", tags.iter().map(|t| t.key.clone()));
+    keys.insert_request_tags(tags.iter().map(|t| (t.key.as_str(), t.value.as_str())));
 }
 
 fn check_trust_policy(text: &str) -> Result<(), IamError> {

@@ -41,12 +41,7 @@ impl SecretAccess {
 
     /// `aws:RequestTag/<key>` and `aws:TagKeys`.
     pub fn tags<'a>(mut self, tags: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut names = Vec::new();
-        for (key, value) in tags {
-            self.keys.insert(&format!("aws:RequestTag/{key}"), value);
-            names.push(key.to_owned());
-        }
-        self.keys.insert_many("aws:TagKeys", names);
+        self.keys.insert_request_tags(tags);
         self
     }
 }
