@@ -541,13 +541,25 @@ pub fn verify_with(
     now: OffsetDateTime,
     normalize_path: bool,
 ) -> Result<VerifiedRequest, SigV4Error> {
-    let request_time = check_request_time(auth, now)?;
     let key = zeroize::Zeroizing::new(signing_key(
         secret_access_key,
         &auth.date,
         &auth.region,
         &auth.service,
     ));
+    verify_signed(req, auth, &key, now, normalize_path)
+}
+
+/// [`verify_with`] given the signing key of the request's scope (see [`signing_key`]), for
+/// servers that keep derived keys rather than deriving one per request.
+pub fn verify_signed(
+    req: &RequestParts<'_>,
+    auth: &ParsedAuth,
+    key: &[u8; 32],
+    now: OffsetDateTime,
+    normalize_path: bool,
+) -> Result<VerifiedRequest, SigV4Error> {
+    let request_time = check_request_time(auth, now)?;
     let scope = auth.scope();
     let matches = |exclude_query_security_token: bool| -> Result<bool, SigV4Error> {
         let options = CanonicalOptions {
@@ -555,7 +567,7 @@ pub fn verify_with(
             exclude_query_security_token,
         };
         let canonical = canonical_request_with(req, &auth.signed_headers, options)?;
-        let expected = signature(&key, &string_to_sign(&auth.amz_date, &scope, &canonical));
+        let expected = signature(key, &string_to_sign(&auth.amz_date, &scope, &canonical));
         Ok(bool::from(
             expected.as_bytes().ct_eq(auth.signature.as_bytes()),
         ))

@@ -114,7 +114,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         .unwrap_or("")
         .to_owned();
     let mut audit = RequestAudit {
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: crate::audit::new_id(),
         time: state.inner.clock.now(),
         source_ip,
         user_agent: parts
@@ -133,22 +133,25 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         response_value: None,
         query: None,
     };
-    let (result, body) = dispatch(
-        &state,
-        &mut audit,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        body,
-        &target,
-    )
+    let result = crate::audit::request_scope(async {
+        let (result, body) = dispatch(
+            &state,
+            &mut audit,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            body,
+            &target,
+        )
+        .await;
+        // The event is durable before the caller sees the result; if it cannot be written
+        // the request fails, so no key is used unrecorded.
+        match state.audit_request(&audit, &body, &result).await {
+            Ok(()) => result,
+            Err(err) => Err(err),
+        }
+    })
     .await;
-    // The event is durable before the caller sees the result; if it cannot be written the
-    // request fails, so no key is used unrecorded.
-    let result = match state.audit_request(&audit, &body, &result).await {
-        Ok(()) => result,
-        Err(err) => Err(err),
-    };
     let request_id = audit.request_id;
     let query = audit.query;
     let reply = match result {
@@ -160,7 +163,8 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         },
         Err(err) => error_reply(&err, request_id, query),
     };
-    tracing::info!(
+    // Every request is in the audit trail already; this line is for debugging.
+    tracing::debug!(
         target_op = %target,
         status = reply.status.as_u16(),
         micros = started.elapsed().as_micros() as u64,

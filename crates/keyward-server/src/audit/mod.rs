@@ -9,10 +9,35 @@ use keyward_core::audit::AuditEvent;
 use keyward_core::UnixMillis;
 use keyward_protocol::json::{Direction, ServiceModel};
 use keyward_protocol::WireError;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::auth::{Caller, Identity};
 use crate::state::AppState;
+
+tokio::task_local! {
+    /// The events of calls a service made on the caller's behalf while one request was
+    /// handled (Secrets Manager's KMS calls), handed to the writer but not yet confirmed:
+    /// the request's own event follows them into the chain, and the request answers only
+    /// once all are durable. Waiting for them together saves a group commit per request.
+    static ON_BEHALF: std::cell::RefCell<Vec<writer::Pending>>;
+}
+
+/// Runs one request's handling and auditing, with room for the events of the calls
+/// services make on the caller's behalf.
+pub(crate) async fn request_scope<F: std::future::Future>(work: F) -> F::Output {
+    ON_BEHALF
+        .scope(std::cell::RefCell::new(Vec::new()), work)
+        .await
+}
+
+/// A fresh random (version 4) UUID as text, for request and event ids.
+pub(crate) fn new_id() -> String {
+    keyward_crypto::random_id_bytes()
+        .map(|bytes| uuid::Builder::from_random_bytes(bytes).into_uuid())
+        .unwrap_or_else(|_| uuid::Uuid::new_v4())
+        .to_string()
+}
 
 /// A service as the audit trail names it.
 #[derive(Clone, Copy)]
@@ -152,72 +177,159 @@ pub(crate) fn rfc3339(at: UnixMillis) -> String {
     time.format(&format).unwrap_or_default()
 }
 
-fn user_identity(
-    caller: Option<&Caller>,
-    claimed_access_key: Option<&str>,
-    invoked_by: Option<&str>,
-) -> (Value, Option<String>) {
+/// `userIdentity` as CloudTrail lays it out.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_context: Option<SessionContext<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoked_by: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext<'a> {
+    session_issuer: SessionIssuer<'a>,
+    attributes: SessionAttributes,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: &'a str,
+    arn: &'a str,
+    account_id: &'a str,
+    user_name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes {
+    creation_date: String,
+    mfa_authenticated: &'static str,
+}
+
+/// The caller as CloudTrail shows it, and the user name lookups match.
+fn user_identity<'a>(
+    caller: Option<&'a Caller>,
+    claimed_access_key: Option<&'a str>,
+    invoked_by: Option<&'a str>,
+) -> (UserIdentity<'a>, Option<String>) {
     let Some(caller) = caller else {
-        let mut identity = Map::new();
-        identity.insert("type".into(), json!("Unknown"));
-        if let Some(key) = claimed_access_key {
-            identity.insert("accessKeyId".into(), json!(key));
-        }
-        return (Value::Object(identity), None);
+        let identity = UserIdentity {
+            kind: "Unknown",
+            principal_id: None,
+            arn: None,
+            account_id: None,
+            access_key_id: claimed_access_key,
+            user_name: None,
+            session_context: None,
+            invoked_by: None,
+        };
+        return (identity, None);
     };
-    let (kind, username) = match &caller.identity {
-        Identity::Root => ("Root", "root".to_owned()),
-        Identity::User { name, .. } => ("IAMUser", name.clone()),
-        Identity::AssumedRole { session_name, .. } => ("AssumedRole", session_name.clone()),
+    let account = caller.account.as_str();
+    let (kind, username, user_name, session_context) = match &caller.identity {
+        Identity::Root => ("Root", "root".to_owned(), None, None),
+        Identity::User { name, .. } => ("IAMUser", name.clone(), Some(name.as_str()), None),
+        Identity::AssumedRole {
+            role_name,
+            role_id,
+            role_arn,
+            issued,
+            session_name,
+            ..
+        } => (
+            "AssumedRole",
+            session_name.clone(),
+            None,
+            Some(SessionContext {
+                session_issuer: SessionIssuer {
+                    kind: "Role",
+                    principal_id: role_id,
+                    arn: role_arn,
+                    account_id: account,
+                    user_name: role_name,
+                },
+                attributes: SessionAttributes {
+                    creation_date: rfc3339(*issued),
+                    mfa_authenticated: "false",
+                },
+            }),
+        ),
     };
-    let mut identity = json!({
-        "type": kind,
-        "principalId": caller.principal_id(),
-        "arn": caller.principal_arn,
-        "accountId": caller.account.as_str(),
-        "accessKeyId": caller.access_key_id,
-    });
-    if let Value::Object(map) = &mut identity {
-        match &caller.identity {
-            Identity::Root => {}
-            Identity::User { name, .. } => {
-                map.insert("userName".into(), json!(name));
-            }
-            Identity::AssumedRole {
-                role_name,
-                role_id,
-                role_arn,
-                issued,
-                ..
-            } => {
-                map.insert(
-                    "sessionContext".into(),
-                    json!({
-                        "sessionIssuer": {
-                            "type": "Role",
-                            "principalId": role_id,
-                            "arn": role_arn,
-                            "accountId": caller.account.as_str(),
-                            "userName": role_name,
-                        },
-                        "attributes": {
-                            "creationDate": rfc3339(*issued),
-                            "mfaAuthenticated": "false",
-                        },
-                    }),
-                );
-            }
-        }
-        if let Some(service) = invoked_by {
-            map.insert("invokedBy".into(), json!(service));
-        }
-    }
+    let identity = UserIdentity {
+        kind,
+        principal_id: Some(caller.principal_id()),
+        arn: Some(&caller.principal_arn),
+        account_id: Some(account),
+        access_key_id: Some(&caller.access_key_id),
+        user_name,
+        session_context,
+        invoked_by,
+    };
     (identity, Some(username))
+}
+
+/// A CloudTrail record, its members in CloudTrail's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: &'a UserIdentity<'a>,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: &'a Value,
+    response_elements: &'a Value,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    resources: Vec<RecordResource<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+}
+
+#[derive(Serialize)]
+struct RecordResource<'a> {
+    #[serde(rename = "accountId")]
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(rename = "ARN")]
+    arn: &'a str,
 }
 
 /// Everything one event says; [`Draft::into_event`] lays it out as a CloudTrail record.
 struct Draft<'a> {
-    identity: Value,
+    identity: UserIdentity<'a>,
     username: Option<String>,
     access_key_id: Option<String>,
     time: UnixMillis,
@@ -237,38 +349,42 @@ struct Draft<'a> {
 
 impl Draft<'_> {
     fn into_event(self) -> AuditEvent {
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let resources: Vec<Value> = self
-            .resources
-            .iter()
-            .map(|(kind, arn)| json!({"accountId": self.account, "type": kind, "ARN": arn}))
-            .collect();
-        let mut record = json!({
-            "eventVersion": "1.08",
-            "userIdentity": self.identity,
-            "eventTime": rfc3339(self.time),
-            "eventSource": self.event_source,
-            "eventName": self.event_name,
-            "awsRegion": self.region,
-            "sourceIPAddress": self.source_ip,
-            "userAgent": self.user_agent,
-            "requestParameters": self.request_parameters,
-            "responseElements": self.response_elements,
-            "requestID": self.request_id,
-            "eventID": event_id,
-            "readOnly": self.read_only,
-            "resources": resources,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": self.account,
-            "eventCategory": "Management",
-        });
-        if let (Some(err), Value::Object(map)) = (self.error, &mut record) {
-            map.insert("errorCode".into(), json!(err.code));
-            if !err.message.is_empty() {
-                map.insert("errorMessage".into(), json!(err.message));
-            }
-        }
+        let event_id = new_id();
+        let record = Record {
+            event_version: "1.08",
+            user_identity: &self.identity,
+            event_time: rfc3339(self.time),
+            event_source: self.event_source,
+            event_name: self.event_name,
+            aws_region: &self.region,
+            source_ip_address: self.source_ip,
+            user_agent: self.user_agent,
+            error_code: self.error.map(|err| err.code),
+            error_message: self
+                .error
+                .map(|err| err.message.as_str())
+                .filter(|message| !message.is_empty()),
+            request_parameters: &self.request_parameters,
+            response_elements: &self.response_elements,
+            request_id: &self.request_id,
+            event_id: &event_id,
+            read_only: self.read_only,
+            resources: self
+                .resources
+                .iter()
+                .map(|(kind, arn)| RecordResource {
+                    account_id: &self.account,
+                    kind,
+                    arn,
+                })
+                .collect(),
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: &self.account,
+            event_category: "Management",
+        };
+        // Serializing these types cannot fail: every map key is a string.
+        let record = serde_json::to_string(&record).unwrap_or_default();
         AuditEvent {
             event_id,
             event_time: self.time,
@@ -280,9 +396,14 @@ impl Draft<'_> {
             resources: self.resources,
             account: self.account,
             region: self.region,
-            record: record.to_string(),
+            record,
         }
     }
+}
+
+fn audit_write_failed(detail: String) -> WireError {
+    tracing::error!(error = %detail, "audit write failed");
+    WireError::internal()
 }
 
 impl AppState {
@@ -291,10 +412,7 @@ impl AppState {
             .audit
             .record(draft.into_event())
             .await
-            .map_err(|detail| {
-                tracing::error!(error = %detail, "audit write failed");
-                WireError::internal()
-            })
+            .map_err(audit_write_failed)
     }
 
     /// Writes the event for a request that is about to be answered. An error means the
@@ -351,34 +469,44 @@ impl AppState {
             None,
         );
         let resources = resources(request.as_ref(), response.as_ref(), &account, &region);
-        self.write_event(Draft {
-            identity,
-            username,
-            access_key_id: audit
-                .caller
-                .as_ref()
-                .map(|c| c.access_key_id.clone())
-                .or_else(|| audit.claimed_access_key.clone()),
-            // The time the request completes: events then come in time order, also after
-            // the calls a service made on the caller's behalf while handling it.
-            time: self.inner.clock.now().max(audit.time),
-            event_source: audit
-                .service
-                .map(|s| s.event_source)
-                .unwrap_or("unknown.amazonaws.com"),
-            event_name: &audit.operation,
-            account,
-            region,
-            source_ip: &audit.source_ip,
-            user_agent: audit.user_agent.as_deref().unwrap_or_default(),
-            request_parameters,
-            response_elements,
-            request_id: audit.request_id.clone(),
-            read_only,
-            resources,
-            error: result.as_ref().err(),
-        })
-        .await
+        let written = self
+            .write_event(Draft {
+                identity,
+                username,
+                access_key_id: audit
+                    .caller
+                    .as_ref()
+                    .map(|c| c.access_key_id.clone())
+                    .or_else(|| audit.claimed_access_key.clone()),
+                // The time the request completes: events then come in time order, also after
+                // the calls a service made on the caller's behalf while handling it.
+                time: self.inner.clock.now().max(audit.time),
+                event_source: audit
+                    .service
+                    .map(|s| s.event_source)
+                    .unwrap_or("unknown.amazonaws.com"),
+                event_name: &audit.operation,
+                account,
+                region,
+                source_ip: &audit.source_ip,
+                user_agent: audit.user_agent.as_deref().unwrap_or_default(),
+                request_parameters,
+                response_elements,
+                request_id: audit.request_id.clone(),
+                read_only,
+                resources,
+                error: result.as_ref().err(),
+            })
+            .await;
+        // The events of calls made on the caller's behalf went to the writer first: by now
+        // they are written, or they failed and so must the request.
+        let on_behalf = ON_BEHALF
+            .try_with(|pending| pending.take())
+            .unwrap_or_default();
+        for pending in on_behalf {
+            pending.wait().await.map_err(audit_write_failed)?;
+        }
+        written
     }
 
     /// The event of a KMS call another service made on the caller's behalf, marked as
@@ -393,7 +521,7 @@ impl AppState {
         error: Option<&WireError>,
     ) -> Result<(), WireError> {
         let (identity, username) = user_identity(Some(caller), None, Some(invoked_by));
-        self.write_event(Draft {
+        let event = Draft {
             identity,
             username,
             access_key_id: Some(caller.access_key_id.clone()),
@@ -406,15 +534,29 @@ impl AppState {
             user_agent: invoked_by,
             request_parameters,
             response_elements: Value::Null,
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: new_id(),
             read_only: true,
             resources: key_arn
                 .and_then(|arn| resource_type(arn).map(|kind| (kind.to_owned(), arn.to_owned())))
                 .into_iter()
                 .collect(),
             error,
-        })
-        .await
+        }
+        .into_event();
+        let pending = self
+            .inner
+            .audit
+            .enqueue(event)
+            .await
+            .map_err(audit_write_failed)?;
+        let mut pending = Some(pending);
+        let _ = ON_BEHALF.try_with(|list| list.borrow_mut().extend(pending.take()));
+        match pending {
+            // The request this call is part of waits for it.
+            None => Ok(()),
+            // Outside a request (a background job): wait here.
+            Some(pending) => pending.wait().await.map_err(audit_write_failed),
+        }
     }
 }
 

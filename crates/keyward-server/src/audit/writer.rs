@@ -36,22 +36,43 @@ impl AuditWriter {
 
     /// Returns once the event is durable in the chain, or why it could not be written.
     pub async fn record(&self, event: AuditEvent) -> Result<(), String> {
+        self.enqueue(event).await?.wait().await
+    }
+
+    /// Hands the event to the writer without waiting for it to be durable. Events are
+    /// written in the order they are enqueued.
+    pub async fn enqueue(&self, event: AuditEvent) -> Result<Pending, String> {
         let (done, wait) = oneshot::channel();
         self.jobs
             .send(Job { event, done })
             .await
-            .map_err(|_| "the audit writer has stopped".to_owned())?;
-        wait.await
-            .map_err(|_| "the audit writer has stopped".to_owned())?
+            .map_err(|_| stopped())?;
+        Ok(Pending(wait))
     }
 }
 
-fn chain(head: Checkpoint, events: &[AuditEvent]) -> Vec<ChainedEvent> {
+/// An event handed to the writer; [`Pending::wait`] says whether it became durable.
+pub(crate) struct Pending(oneshot::Receiver<Result<(), String>>);
+
+impl Pending {
+    pub async fn wait(self) -> Result<(), String> {
+        self.0.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> String {
+    "the audit writer has stopped".to_owned()
+}
+
+impl AuditWriter {}
+
+/// Links `events` into the chain after `head`, moving them (records can be large).
+fn chain(head: Checkpoint, events: Vec<AuditEvent>) -> Vec<ChainedEvent> {
     let mut at = head;
     events
-        .iter()
+        .into_iter()
         .map(|event| {
-            let linked = link(at, event.clone(), keyward_crypto::sha256);
+            let linked = link(at, event, keyward_crypto::sha256);
             at = Checkpoint {
                 seq: linked.seq,
                 hash: linked.hash,
@@ -62,23 +83,25 @@ fn chain(head: Checkpoint, events: &[AuditEvent]) -> Vec<ChainedEvent> {
 }
 
 fn run(store: Arc<dyn Store>, mut head: Checkpoint, mut rx: mpsc::Receiver<Job>) {
+    let mut events = Vec::with_capacity(MAX_BATCH);
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            events.push(job.event);
+            waiting.push(job.done);
+            if events.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
-        let events: Vec<AuditEvent> = batch.iter().map(|job| job.event.clone()).collect();
-        let mut linked = chain(head, &events);
+        let mut linked = chain(head, std::mem::take(&mut events));
         let mut result = store.append_audit(&linked);
         if result == Err(StoreError::Conflict) {
             // Another writer moved the head (another node): link again after it.
             match store.audit_head() {
                 Ok(current) => {
                     head = current;
-                    linked = chain(head, &events);
+                    linked = chain(head, linked.into_iter().map(|c| c.event).collect());
                     result = store.append_audit(&linked);
                 }
                 Err(err) => result = Err(err),
@@ -95,7 +118,7 @@ fn run(store: Arc<dyn Store>, mut head: Checkpoint, mut rx: mpsc::Receiver<Job>)
                 Ok(())
             }
             Err(err) => {
-                tracing::error!(error = %err, events = batch.len(), "audit events could not be written; their requests fail");
+                tracing::error!(error = %err, events = linked.len(), "audit events could not be written; their requests fail");
                 // The head may have moved or not; read it again before the next batch.
                 if let Ok(current) = store.audit_head() {
                     head = current;
@@ -103,8 +126,8 @@ fn run(store: Arc<dyn Store>, mut head: Checkpoint, mut rx: mpsc::Receiver<Job>)
                 Err(err.to_string())
             }
         };
-        for job in batch {
-            let _ = job.done.send(outcome.clone());
+        for done in waiting.drain(..) {
+            let _ = done.send(outcome.clone());
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use keyward_core::{AccountId, KmsError, Region, UnixMillis};
-use keyward_protocol::sigv4::{self, RequestParts, SigV4Error};
+use keyward_protocol::sigv4::{self, ParsedAuth, RequestParts, SigV4Error};
 use keyward_protocol::WireError;
 use zeroize::Zeroizing;
 
@@ -80,11 +80,18 @@ pub(crate) struct Credential {
     user_name: Option<String>,
 }
 
+/// A derived SigV4 signing key, wiped when dropped.
+type SigningKey = Arc<Zeroizing<[u8; 32]>>;
+
 /// Long-term credentials by access key id, and opened session tokens by token.
 #[derive(Default)]
 pub(crate) struct CredentialCache {
     map: RwLock<HashMap<String, Arc<Credential>>>,
     sessions: RwLock<HashMap<String, Arc<SessionClaims>>>,
+    /// SigV4 signing keys by access key id and credential scope: deriving one takes four
+    /// HMACs, and a client signs every request of a day with the same one. An access key's
+    /// secret never changes, so its id and the scope name the key.
+    signing_keys: RwLock<HashMap<(String, String), SigningKey>>,
 }
 
 /// Bound on cached session tokens; the cache starts over when it is reached.
@@ -95,6 +102,9 @@ impl CredentialCache {
     pub fn forget(&self, access_key_id: &str) {
         if let Ok(mut map) = self.map.write() {
             map.remove(access_key_id);
+        }
+        if let Ok(mut keys) = self.signing_keys.write() {
+            keys.retain(|(id, _), _| id != access_key_id);
         }
     }
 }
@@ -171,6 +181,28 @@ impl AppState {
         Some(claims)
     }
 
+    /// The signing key of `auth`'s access key and scope, derived once and then kept.
+    fn signing_key(&self, auth: &ParsedAuth, secret: &str) -> SigningKey {
+        let cache = &self.inner.credentials.signing_keys;
+        let id = (auth.access_key_id.clone(), auth.scope());
+        if let Some(hit) = cache.read().ok().and_then(|m| m.get(&id).cloned()) {
+            return hit;
+        }
+        let key = Arc::new(Zeroizing::new(sigv4::signing_key(
+            secret,
+            &auth.date,
+            &auth.region,
+            &auth.service,
+        )));
+        if let Ok(mut map) = cache.write() {
+            if map.len() >= MAX_CACHED_SESSIONS {
+                map.clear();
+            }
+            map.insert(id, key.clone());
+        }
+        key
+    }
+
     /// Verifies a request's signature and names its caller. `service` is the SigV4 service
     /// the request must be scoped to (`kms`, …).
     pub(crate) async fn authenticate(
@@ -239,7 +271,9 @@ impl AppState {
                 )
             }
         };
-        let verified = sigv4::verify(parts, &auth, &secret, now).map_err(|e| e.to_wire())?;
+        let key = self.signing_key(&auth, &secret);
+        let verified =
+            sigv4::verify_signed(parts, &auth, &key, now, true).map_err(|e| e.to_wire())?;
         if verified.service != service {
             return Err(WireError::client(
                 "InvalidSignatureException",
