@@ -306,6 +306,24 @@ def test_list_sort_order(sm, listing):
     assert names(list_all(sm, Filters=flt, SortBy="created-date", SortOrder="asc")) == listing["created"]
 
 
+def test_list_pages_keep_every_order(sm, listing):
+    # Small pages of every order give the same list as one page, and a token is only good
+    # for the order it was given for.
+    flt = [{"Key": "name", "Values": [listing["prefix"]]}]
+    for sort_by in ("created-date", "name", "last-changed-date"):
+        for order in ("asc", "desc"):
+            whole = names(list_all(sm, Filters=flt, SortBy=sort_by, SortOrder=order))
+            paged = [e["Name"] for page in sm.get_paginator("list_secrets").paginate(
+                Filters=flt, SortBy=sort_by, SortOrder=order, PaginationConfig={"PageSize": 2})
+                for e in page["SecretList"]]
+            assert paged == whole, (sort_by, order)
+            assert sorted(whole) == sorted(listing["names"])
+    first = sm.list_secrets(MaxResults=1, Filters=flt, SortBy="name", SortOrder="asc")
+    code, _ = client_error(sm.list_secrets, MaxResults=1, Filters=flt, SortBy="name",
+                           SortOrder="desc", NextToken=first["NextToken"])
+    assert code == "InvalidNextTokenException"
+
+
 def test_list_pagination(sm, aws, sensitive):
     prefix = unique("page")
     created = []

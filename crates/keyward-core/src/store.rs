@@ -93,6 +93,35 @@ impl std::fmt::Debug for SecretValueRow {
 
 /// Which events `lookup_audit` returns: one account and region, optionally one attribute,
 /// a time range, newest first, before a sequence number (for pagination).
+/// An order `list_secrets_page` reads secrets in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretOrder {
+    /// By creation time, then id (for secrets created in the same millisecond).
+    Created { descending: bool },
+    /// By name (unique within an account and region), byte-wise.
+    Name { descending: bool },
+}
+
+/// The place of a secret in a [`SecretOrder`]: a page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretCursor {
+    Created { created: UnixMillis, id: Uuid },
+    Name(String),
+}
+
+impl SecretCursor {
+    /// Where `secret` stands in `order`.
+    pub fn of(secret: &SecretRecord, order: SecretOrder) -> Self {
+        match order {
+            SecretOrder::Created { .. } => SecretCursor::Created {
+                created: secret.created,
+                id: secret.id,
+            },
+            SecretOrder::Name { .. } => SecretCursor::Name(secret.name.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditQuery {
     pub account: String,
@@ -242,6 +271,17 @@ pub trait Store: Send + Sync + 'static {
     fn delete_secret(&self, id: &Uuid) -> Result<(), StoreError>;
     /// Every secret of one account and region, ordered by name.
     fn list_secrets(&self, account: &str, region: &str) -> Result<Vec<SecretRecord>, StoreError>;
+    /// Up to `limit` secrets of one account and region in `order`, starting after `after`
+    /// (a secret of that order's last page), read through an index: a page costs the same
+    /// however many secrets there are.
+    fn list_secrets_page(
+        &self,
+        account: &str,
+        region: &str,
+        order: SecretOrder,
+        after: Option<&SecretCursor>,
+        limit: usize,
+    ) -> Result<Vec<SecretRecord>, StoreError>;
     /// Secrets whose recovery window has ended at `now`.
     fn secrets_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError>;
     fn get_secret_value(

@@ -7,7 +7,9 @@ use keyward_core::grant::GrantRecord;
 use keyward_core::iam::{RoleRecord, UserRecord};
 use keyward_core::key::KeyRecord;
 use keyward_core::secret::SecretRecord;
-use keyward_core::store::{AccessKeyRow, AuditQuery, MaterialRow, SecretValueRow};
+use keyward_core::store::{
+    AccessKeyRow, AuditQuery, MaterialRow, SecretCursor, SecretOrder, SecretValueRow,
+};
 use keyward_core::{Store, StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
@@ -497,6 +499,17 @@ impl Store for SqliteStore {
         sqlite_secrets::list(&*self.conn()?, account, region)
     }
 
+    fn list_secrets_page(
+        &self,
+        account: &str,
+        region: &str,
+        order: SecretOrder,
+        after: Option<&SecretCursor>,
+        limit: usize,
+    ) -> Result<Vec<SecretRecord>, StoreError> {
+        sqlite_secrets::page(&*self.conn()?, account, region, order, after, limit)
+    }
+
     fn secrets_due(&self, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {
         sqlite_secrets::due(&*self.conn()?, now)
     }
@@ -559,5 +572,42 @@ mod tests {
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
         assert!(store.list_secrets("0", "r").unwrap().is_empty());
+    }
+
+    #[test]
+    fn secrets_stored_before_the_created_column_page_by_their_creation_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let old = Connection::open(&path).unwrap();
+        for migration in &MIGRATIONS[..4] {
+            old.execute_batch(migration).unwrap();
+        }
+        old.pragma_update(None, "user_version", 4).unwrap();
+        for (name, created) in [("late", 2_000), ("early", 1_000)] {
+            let doc = serde_json::json!({
+                "id": Uuid::new_v4(), "account": "000000000000", "region": "us-east-1",
+                "name": name, "arn": format!("arn:aws:secretsmanager:us-east-1:000000000000:secret:{name}-AbCdEf"),
+                "created": created, "last_changed": created, "versions": [], "tags": [],
+            });
+            old.execute(
+                "INSERT INTO secrets (id, account, region, name, revision, doc) VALUES (?1, '000000000000', 'us-east-1', ?2, 1, ?3)",
+                params![doc["id"].as_str().unwrap(), name, doc.to_string()],
+            )
+            .unwrap();
+        }
+        drop(old);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let page = store
+            .list_secrets_page(
+                "000000000000",
+                "us-east-1",
+                SecretOrder::Created { descending: false },
+                None,
+                10,
+            )
+            .unwrap();
+        let names: Vec<&str> = page.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["early", "late"]);
     }
 }

@@ -119,4 +119,10 @@ CREATE INDEX grants_by_key ON grants (key_id, created, grant_id);
 CREATE INDEX grants_by_retiring_principal ON grants (account, retiring_principal, created, grant_id)
     WHERE retiring_principal IS NOT NULL;
 "#,
+    // ListSecrets pages in creation order through an index, not by reading every secret.
+    r#"
+ALTER TABLE secrets ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
+UPDATE secrets SET created = json_extract(doc, '$.created');
+CREATE INDEX secrets_by_created ON secrets (account, region, created, id);
+"#,
 ];

@@ -3,7 +3,7 @@
 //! `secret_values`. The `Store` impl in `sqlite.rs` calls these, one transaction each.
 
 use keyward_core::secret::SecretRecord;
-use keyward_core::store::SecretValueRow;
+use keyward_core::store::{SecretCursor, SecretOrder, SecretValueRow};
 use keyward_core::{StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
@@ -76,14 +76,15 @@ pub(crate) fn create(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     tx.execute(
-        "INSERT INTO secrets (id, account, region, name, revision, due_at, doc) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
+        "INSERT INTO secrets (id, account, region, name, revision, due_at, doc, created) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)",
         params![
             secret.id.to_string(),
             secret.account,
             secret.region,
             secret.name,
             secret.deletion_date.map(|d| d.0),
-            doc
+            doc,
+            secret.created.0
         ],
     )
     .map_err(|e| match &e {
@@ -220,6 +221,77 @@ pub(crate) fn list(
         decode(&doc, revision)
     })
     .collect()
+}
+
+/// One page of `SecretOrder`; each order has its own statement, so that SQLite walks the
+/// index that order needs.
+pub(crate) fn page(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+    order: SecretOrder,
+    after: Option<&SecretCursor>,
+    limit: usize,
+) -> Result<Vec<SecretRecord>, StoreError> {
+    const SELECT: &str = "SELECT doc, revision FROM secrets WHERE account = ?1 AND region = ?2";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (sql, from): (String, Vec<rusqlite::types::Value>) = match (order, after) {
+        (SecretOrder::Created { descending }, after) => {
+            let (cmp, dir) = if descending {
+                ("<", "DESC")
+            } else {
+                (">", "ASC")
+            };
+            let (condition, from) = match after {
+                Some(SecretCursor::Created { created, id }) => (
+                    format!(" AND (created, id) {cmp} (?3, ?4)"),
+                    vec![created.0.into(), id.to_string().into()],
+                ),
+                Some(SecretCursor::Name(_)) => return Err(wrong_cursor()),
+                None => (String::new(), Vec::new()),
+            };
+            (
+                format!("{SELECT}{condition} ORDER BY created {dir}, id {dir} LIMIT {limit}"),
+                from,
+            )
+        }
+        (SecretOrder::Name { descending }, after) => {
+            let (cmp, dir) = if descending {
+                ("<", "DESC")
+            } else {
+                (">", "ASC")
+            };
+            let (condition, from) = match after {
+                Some(SecretCursor::Name(name)) => {
+                    (format!(" AND name {cmp} ?3"), vec![name.clone().into()])
+                }
+                Some(SecretCursor::Created { .. }) => return Err(wrong_cursor()),
+                None => (String::new(), Vec::new()),
+            };
+            (
+                format!("{SELECT}{condition} ORDER BY name {dir} LIMIT {limit}"),
+                from,
+            )
+        }
+    };
+    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    let mut bound: Vec<rusqlite::types::Value> =
+        vec![account.to_owned().into(), region.to_owned().into()];
+    bound.extend(from);
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(bound), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(backend)?;
+    rows.map(|row| {
+        let (doc, revision) = row.map_err(backend)?;
+        decode(&doc, revision)
+    })
+    .collect()
+}
+
+fn wrong_cursor() -> StoreError {
+    StoreError::Backend("a secret cursor of another order".into())
 }
 
 pub(crate) fn due(conn: &Connection, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {

@@ -12,7 +12,10 @@ use keyward_core::iam::{
 };
 use keyward_core::key::{KeyManager, KeyRecord, KeyState};
 use keyward_core::secret::{SecretRecord, VersionInfo, AWSCURRENT, AWSPREVIOUS};
-use keyward_core::store::{AccessKeyRow, AuditAttribute, AuditQuery, MaterialRow, SecretValueRow};
+use keyward_core::store::{
+    AccessKeyRow, AuditAttribute, AuditQuery, MaterialRow, SecretCursor, SecretOrder,
+    SecretValueRow,
+};
 use keyward_core::{AccountId, Region, Store, StoreError, UnixMillis};
 use keyward_crypto::sha256;
 use keyward_store::SqliteStore;
@@ -429,6 +432,79 @@ fn secrets_are_due_at_their_deletion_date(store: &dyn Store) {
         .secrets_due(UnixMillis(2_000))
         .unwrap()
         .contains(&kept.id));
+}
+
+fn secret_pages_follow_their_order_and_cursor(store: &dyn Store) {
+    let (account, region) = ("650000000009", "us-east-1");
+    // Two secrets share a creation time: the id breaks the tie.
+    for (name, created) in [("c", 30), ("a", 10), ("d", 20), ("b", 20), ("e", 40)] {
+        let mut s = secret(account, region, name);
+        s.created = UnixMillis(created);
+        store.create_secret(&s, &[]).unwrap();
+    }
+    store
+        .create_secret(&secret("650000000009", "eu-west-1", "x"), &[])
+        .unwrap();
+    let all = |order: SecretOrder, chunk: usize| -> Vec<String> {
+        let mut names = Vec::new();
+        let mut after: Option<SecretCursor> = None;
+        loop {
+            let page = store
+                .list_secrets_page(account, region, order, after.as_ref(), chunk)
+                .unwrap();
+            names.extend(page.iter().map(|s| s.name.clone()));
+            match page.last() {
+                Some(last) if page.len() == chunk => after = Some(SecretCursor::of(last, order)),
+                _ => return names,
+            }
+        }
+    };
+    let mut tied: Vec<(Uuid, &str)> = ["b", "d"]
+        .iter()
+        .map(|n| {
+            (
+                store
+                    .get_secret_by_name(account, region, n)
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                *n,
+            )
+        })
+        .collect();
+    tied.sort();
+    let (first, second) = (tied[0].1, tied[1].1);
+    for chunk in [1, 2, 100] {
+        assert_eq!(
+            all(SecretOrder::Created { descending: false }, chunk),
+            ["a", first, second, "c", "e"]
+        );
+        assert_eq!(
+            all(SecretOrder::Created { descending: true }, chunk),
+            ["e", "c", second, first, "a"]
+        );
+        assert_eq!(
+            all(SecretOrder::Name { descending: false }, chunk),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert_eq!(
+            all(SecretOrder::Name { descending: true }, chunk),
+            ["e", "d", "c", "b", "a"]
+        );
+    }
+    // A cursor of one order does not page another.
+    assert!(store
+        .list_secrets_page(
+            account,
+            region,
+            SecretOrder::Name { descending: false },
+            Some(&SecretCursor::Created {
+                created: UnixMillis(1),
+                id: Uuid::nil()
+            }),
+            10
+        )
+        .is_err());
 }
 
 fn secret_listing_is_by_name_within_scope(store: &dyn Store) {
@@ -1551,6 +1627,7 @@ fn suite(store: &dyn Store) {
     deleting_a_secret_removes_its_values(store);
     secrets_are_due_at_their_deletion_date(store);
     secret_listing_is_by_name_within_scope(store);
+    secret_pages_follow_their_order_and_cursor(store);
     audit_appends_follow_the_head(store);
     audit_lookups_filter_and_page(store);
     audit_range_pages_in_chain_order(store);

@@ -6,6 +6,8 @@ use keyward_core::secret::{
     SecretRecord, SecretsError, AWSCURRENT, DEFAULT_RECOVERY_WINDOW_DAYS, MAX_RECOVERY_WINDOW_DAYS,
     MIN_RECOVERY_WINDOW_DAYS,
 };
+use keyward_core::store::{SecretCursor, SecretOrder};
+use keyward_core::{Store, StoreError, UnixMillis};
 use keyward_protocol::json::SecretText;
 use keyward_protocol::secretsmanager::*;
 use uuid::Uuid;
@@ -374,15 +376,99 @@ async fn reencrypt_labelled(
 }
 
 /// A page of `items` after the opaque `token` (an offset), and the next token.
+fn page_size(max_results: Option<i32>) -> usize {
+    max_results
+        .and_then(|m| usize::try_from(m).ok())
+        .filter(|m| *m > 0)
+        .unwrap_or(DEFAULT_PAGE)
+}
+
+/// A `ListSecrets` token of an indexed order: `kw2:` and the order, then the last secret
+/// listed (creation time and id, or the name in hex).
+fn list_token(secret: &SecretRecord, order: SecretOrder) -> String {
+    let (kind, descending) = order_code(order);
+    let direction = if descending { 'd' } else { 'a' };
+    match SecretCursor::of(secret, order) {
+        SecretCursor::Created { created, id } => {
+            format!("kw2:{kind}{direction}:{}:{id}", created.0)
+        }
+        SecretCursor::Name(name) => format!("kw2:{kind}{direction}:{}", hex::encode(name)),
+    }
+}
+
+fn order_code(order: SecretOrder) -> (char, bool) {
+    match order {
+        SecretOrder::Created { descending } => ('c', descending),
+        SecretOrder::Name { descending } => ('n', descending),
+    }
+}
+
+/// Reads a token [`list_token`] made for the same order; any other is invalid.
+fn parse_list_token(token: &str, order: SecretOrder) -> Result<SecretCursor, SecretsError> {
+    let invalid = || SecretsError::InvalidNextToken("The NextToken value is invalid.".into());
+    let (kind, descending) = order_code(order);
+    let direction = if descending { 'd' } else { 'a' };
+    let rest = token
+        .strip_prefix("kw2:")
+        .and_then(|t| t.strip_prefix(kind))
+        .and_then(|t| t.strip_prefix(direction))
+        .and_then(|t| t.strip_prefix(':'))
+        .ok_or_else(invalid)?;
+    match order {
+        SecretOrder::Created { .. } => {
+            let (created, id) = rest.split_once(':').ok_or_else(invalid)?;
+            Ok(SecretCursor::Created {
+                created: UnixMillis(created.parse().map_err(|_| invalid())?),
+                id: Uuid::parse_str(id).map_err(|_| invalid())?,
+            })
+        }
+        SecretOrder::Name { .. } => {
+            let bytes = hex::decode(rest).map_err(|_| invalid())?;
+            Ok(SecretCursor::Name(
+                String::from_utf8(bytes).map_err(|_| invalid())?,
+            ))
+        }
+    }
+}
+
+/// One page of an indexed order: reads the store in chunks, in order, keeping the secrets
+/// `visible` accepts, until the page is full (with one more to know a next page exists).
+fn list_in_order(
+    store: &dyn Store,
+    (account, region): (&str, &str),
+    order: SecretOrder,
+    mut after: Option<SecretCursor>,
+    limit: usize,
+    visible: impl Fn(&SecretRecord) -> bool,
+) -> Result<(Vec<SecretRecord>, Option<String>), StoreError> {
+    let chunk = limit.saturating_add(1).max(DEFAULT_PAGE);
+    let mut page = Vec::with_capacity(limit.saturating_add(1));
+    loop {
+        let read = store.list_secrets_page(account, region, order, after.as_ref(), chunk)?;
+        let exhausted = read.len() < chunk;
+        for secret in read {
+            after = Some(SecretCursor::of(&secret, order));
+            if visible(&secret) {
+                page.push(secret);
+                if page.len() > limit {
+                    page.truncate(limit);
+                    let next = page.last().map(|last| list_token(last, order));
+                    return Ok((page, next));
+                }
+            }
+        }
+        if exhausted {
+            return Ok((page, None));
+        }
+    }
+}
+
 pub(super) fn paginate<'a, T>(
     items: &'a [T],
     max_results: Option<i32>,
     token: Option<&str>,
 ) -> Result<(&'a [T], Option<String>), SecretsError> {
-    let limit = max_results
-        .and_then(|m| usize::try_from(m).ok())
-        .filter(|m| *m > 0)
-        .unwrap_or(DEFAULT_PAGE);
+    let limit = page_size(max_results);
     let start = match token {
         Some(t) => t
             .strip_prefix("kw1:")
@@ -460,25 +546,55 @@ pub(super) async fn list_secrets(
         .authorize_secrets(caller, SecretAccess::new("secretsmanager:ListSecrets"), "*")
         .await?;
     let (account, region) = (caller.account.to_string(), caller.region.to_string());
-    let mut secrets = state
-        .blocking_secrets(move |inner| Ok(inner.store.list_secrets(&account, &region)?))
-        .await?;
     let include_deleted = r.include_planned_deletion.unwrap_or(false);
     let filters = r.filters.unwrap_or_default();
-    secrets.retain(|s| {
+    let descending = matches!(r.sort_order, None | Some(SortOrderType::Desc));
+    let order = match r.sort_by.unwrap_or(SortByType::CreatedDate) {
+        SortByType::CreatedDate => Some(SecretOrder::Created { descending }),
+        SortByType::Name => Some(SecretOrder::Name { descending }),
+        SortByType::LastChangedDate | SortByType::LastAccessedDate => None,
+    };
+    let visible = move |s: &SecretRecord| {
         (include_deleted || !s.is_scheduled_for_deletion()) && filters.iter().all(|f| matches(s, f))
-    });
-    let sort_by = r.sort_by.unwrap_or(SortByType::CreatedDate);
-    secrets.sort_by(|a, b| match sort_by {
-        SortByType::Name => a.name.cmp(&b.name),
-        SortByType::LastChangedDate => a.last_changed.cmp(&b.last_changed),
-        SortByType::LastAccessedDate => a.last_accessed.cmp(&b.last_accessed),
-        SortByType::CreatedDate => a.created.cmp(&b.created),
-    });
-    if matches!(r.sort_order, None | Some(SortOrderType::Desc)) {
-        secrets.reverse();
-    }
-    let (page, next_token) = paginate(&secrets, r.max_results, r.next_token.as_deref())?;
+    };
+    let (page, next_token) = match order {
+        Some(order) => {
+            let limit = page_size(r.max_results);
+            let after = r
+                .next_token
+                .as_deref()
+                .map(|token| parse_list_token(token, order))
+                .transpose()?;
+            state
+                .blocking_secrets(move |inner| {
+                    Ok(list_in_order(
+                        inner.store.as_ref(),
+                        (&account, &region),
+                        order,
+                        after,
+                        limit,
+                        visible,
+                    )?)
+                })
+                .await?
+        }
+        None => {
+            // Orders without an index: read every secret, sort, and page by position.
+            let mut secrets = state
+                .blocking_secrets(move |inner| Ok(inner.store.list_secrets(&account, &region)?))
+                .await?;
+            secrets.retain(|s| visible(s));
+            secrets.sort_by(|a, b| match r.sort_by {
+                Some(SortByType::LastAccessedDate) => a.last_accessed.cmp(&b.last_accessed),
+                _ => a.last_changed.cmp(&b.last_changed),
+            });
+            if descending {
+                secrets.reverse();
+            }
+            let (page, next_token) = paginate(&secrets, r.max_results, r.next_token.as_deref())?;
+            (page.to_vec(), next_token)
+        }
+    };
     Ok(ListSecretsResponse {
         secret_list: Some(
             page.iter()
