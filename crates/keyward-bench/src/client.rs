@@ -30,6 +30,29 @@ pub async fn connect(authority: &str) -> Result<Sender, String> {
     Ok(sender)
 }
 
+/// A connection ready for the next request, and whether it had to be opened: the one in
+/// `sender` if the server kept it open, else a new one, which is stored in `sender`.
+pub async fn ready_connection<'a>(
+    sender: &'a mut Option<Sender>,
+    authority: &str,
+) -> Result<(&'a mut Sender, bool), String> {
+    let kept = match sender.take() {
+        Some(mut conn) => conn.ready().await.ok().map(|()| conn),
+        None => None,
+    };
+    let (conn, opened) = match kept {
+        Some(conn) => (conn, false),
+        None => {
+            let mut conn = connect(authority).await?;
+            conn.ready()
+                .await
+                .map_err(|e| format!("new connection not ready: {e}"))?;
+            (conn, true)
+        }
+    };
+    Ok((sender.insert(conn), opened))
+}
+
 /// Sends `request` and reads the whole body.
 pub async fn round_trip(
     sender: &mut Sender,
@@ -65,21 +88,29 @@ pub fn error_code(status: http::StatusCode, body: &[u8]) -> String {
     }
 }
 
-/// One setup call on a fresh connection: returns the parsed JSON or a readable error.
+/// Sends one request on a fresh connection (for setup calls, outside any measurement).
+pub async fn send_once(
+    authority: &str,
+    request: http::Request<Full<Bytes>>,
+) -> Result<(http::StatusCode, Bytes), String> {
+    let mut sender = connect(authority).await?;
+    round_trip(&mut sender, request).await
+}
+
+/// One AWS setup call: returns the parsed JSON or a readable error.
 pub async fn call(
     signer: &Signer,
     service: Service,
     operation: &str,
     body: serde_json::Value,
 ) -> Result<serde_json::Value, String> {
-    let mut sender = connect(&signer.endpoint.authority).await?;
     let request = signer.build(
         service,
         operation,
         Bytes::from(body.to_string()),
         SystemTime::now(),
     )?;
-    let (status, body) = round_trip(&mut sender, request).await?;
+    let (status, body) = send_once(&signer.endpoint.authority, request).await?;
     if !status.is_success() {
         return Err(format!(
             "{operation} failed: {} {}",
@@ -106,5 +137,58 @@ mod tests {
             "ThrottlingException"
         );
         assert_eq!(error_code(s, b"<html>"), "HTTP 400");
+    }
+
+    /// A server answering every request with `{}`, closing the connection after each
+    /// response when `close` is set (as moto does).
+    async fn server(close: bool) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let response: &[u8] = if close {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+        };
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        if socket.write_all(response).await.is_err() || close {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        authority
+    }
+
+    async fn opened_per_request(close: bool) -> Vec<bool> {
+        let authority = server(close).await;
+        let mut sender = None;
+        let mut opened = Vec::new();
+        for _ in 0..3 {
+            let (conn, new) = ready_connection(&mut sender, &authority).await.unwrap();
+            opened.push(new);
+            let request = http::Request::post("/")
+                .header("host", &authority)
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let (status, body) = round_trip(conn, request).await.unwrap();
+            assert_eq!((status, &body[..]), (http::StatusCode::OK, &b"{}"[..]));
+        }
+        opened
+    }
+
+    #[tokio::test]
+    async fn keep_alive_connections_are_reused() {
+        assert_eq!(opened_per_request(false).await, [true, false, false]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_is_replaced_before_the_next_request() {
+        assert_eq!(opened_per_request(true).await, [true, true, true]);
     }
 }

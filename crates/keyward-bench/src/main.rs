@@ -1,16 +1,18 @@
 //! `keyward-bench`: a load generator for KMS / Secrets Manager compatible endpoints.
 //!
-//! Every request is a SigV4-signed AWS JSON 1.1 call sent over one of `--connections`
-//! keep-alive HTTP/1.1 connections. A request is signed just before it is sent; the
-//! latency measured is the round trip from send to the last byte of the response.
+//! Every request is a SigV4-signed AWS JSON 1.1 call (or, with `--protocol openbao`, an
+//! OpenBao / Vault transit call) sent over one of `--connections` keep-alive HTTP/1.1
+//! connections. A request is built and signed just before it is sent; the latency
+//! measured is the round trip from send to the last byte of the response.
 
 mod client;
 mod creds;
+mod protocol;
 mod request;
 mod stats;
+mod transit;
 mod workload;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,8 +21,10 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Parser;
 
 use crate::creds::Credentials;
+use crate::protocol::{Api, Protocol};
 use crate::request::{Endpoint, Signer};
-use crate::stats::Report;
+use crate::stats::{Report, Tally};
+use crate::transit::{Token, Transit};
 use crate::workload::{Fixtures, Workload};
 
 #[derive(Debug, Parser)]
@@ -36,6 +40,21 @@ struct Cli {
         default_value = "http://127.0.0.1:4599"
     )]
     endpoint: String,
+    /// Wire protocol: AWS JSON 1.1 with SigV4, or the OpenBao / Vault transit API (which
+    /// offers encrypt-32, encrypt-4k, decrypt and generate-data-key only).
+    #[arg(
+        long,
+        env = "KEYWARD_BENCH_PROTOCOL",
+        value_enum,
+        default_value = "aws"
+    )]
+    protocol: Protocol,
+    /// Token for --protocol openbao; VAULT_TOKEN or BAO_TOKEN is read when not given.
+    #[arg(long, env = "KEYWARD_BENCH_VAULT_TOKEN", hide_env_values = true)]
+    vault_token: Option<String>,
+    /// Path of the transit engine for --protocol openbao; mounted at setup if absent.
+    #[arg(long, env = "KEYWARD_BENCH_TRANSIT_MOUNT", default_value = "transit")]
+    transit_mount: String,
     /// SigV4 region.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     region: String,
@@ -96,6 +115,35 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Cli {
+    /// The client of the chosen protocol, or why this combination of flags cannot run.
+    fn api(&self) -> Result<Api, String> {
+        let endpoint = Endpoint::parse(&self.endpoint)?;
+        match self.protocol {
+            Protocol::Aws => Ok(Api::Aws(Signer {
+                endpoint,
+                credentials: self.credentials()?,
+                region: self.region.clone(),
+            })),
+            Protocol::OpenBao => {
+                if !transit::SUPPORTED.contains(&self.workload) {
+                    return Err(transit::unsupported(self.workload));
+                }
+                let token = self
+                    .vault_token
+                    .clone()
+                    .or_else(|| std::env::var("VAULT_TOKEN").ok())
+                    .or_else(|| std::env::var("BAO_TOKEN").ok())
+                    .filter(|t| !t.is_empty())
+                    .ok_or("--protocol openbao needs --vault-token (or VAULT_TOKEN)")?;
+                Ok(Api::OpenBao(Transit::new(
+                    endpoint,
+                    Token(token),
+                    &self.transit_mount,
+                )?))
+            }
+        }
+    }
+
     fn credentials(&self) -> Result<Credentials, String> {
         match (
             &self.access_key_id,
@@ -115,17 +163,10 @@ impl Cli {
     }
 }
 
-/// What one worker measured.
-#[derive(Default)]
-struct WorkerResult {
-    samples_us: Vec<u64>,
-    errors: BTreeMap<String, u64>,
-}
-
 struct Plan {
     workload: Workload,
     fixtures: Fixtures,
-    signer: Signer,
+    api: Api,
     measure_from: Instant,
     stop_at: Option<Instant>,
     /// With --requests: measured requests still to hand out.
@@ -150,73 +191,73 @@ impl Plan {
     }
 }
 
-async fn worker(plan: Arc<Plan>, seed: u64) -> WorkerResult {
-    let mut result = WorkerResult::default();
+async fn worker(plan: Arc<Plan>, seed: u64) -> Tally {
+    let mut tally = Tally::default();
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut sender = None;
     while let Some(measured) = plan.next(Instant::now()) {
-        let conn = match sender.as_mut() {
-            Some(conn) => conn,
-            None => match client::connect(&plan.signer.endpoint.authority).await {
-                Ok(conn) => sender.insert(conn),
-                Err(e) => {
-                    if measured {
-                        *result.errors.entry(e).or_insert(0) += 1;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let (service, operation, body) =
-            workload::next_call(plan.workload, &plan.fixtures, &mut rng);
-        let request = match plan
-            .signer
-            .build(service, operation, body, SystemTime::now())
+        // Outside the timed span: a server that closes its connections (moto does, after
+        // every response) costs a reconnect here, which is counted but is not an error.
+        let conn = match client::ready_connection(&mut sender, &plan.api.endpoint().authority).await
         {
-            Ok(request) => request,
+            Ok((conn, opened)) => {
+                if opened && measured {
+                    tally.connections_opened += 1;
+                }
+                conn
+            }
             Err(e) => {
-                *result.errors.entry(e).or_insert(0) += 1;
-                return result;
+                if measured {
+                    tally.error(e);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
         };
+        let request =
+            match plan
+                .api
+                .next_request(plan.workload, &plan.fixtures, &mut rng, SystemTime::now())
+            {
+                Ok(request) => request,
+                Err(e) => {
+                    tally.error(e);
+                    return tally;
+                }
+            };
         let start = Instant::now();
         let outcome = client::round_trip(conn, request).await;
         let elapsed_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let error = match outcome {
             Ok((status, _)) if status.is_success() => None,
-            Ok((status, body)) => Some(client::error_code(status, &body)),
+            Ok((status, body)) => Some(plan.api.error_code(status, &body)),
             Err(e) => {
                 sender = None;
                 Some(format!("transport: {e}"))
             }
         };
         if measured {
-            result.samples_us.push(elapsed_us);
+            tally.samples_us.push(elapsed_us);
             if let Some(code) = error {
-                *result.errors.entry(code).or_insert(0) += 1;
+                tally.error(code);
             }
         }
     }
-    result
+    tally
 }
 
 async fn run(cli: Cli) -> Result<Report, String> {
     if cli.connections == 0 {
         return Err("--connections must be at least 1".to_owned());
     }
-    let signer = Signer {
-        endpoint: Endpoint::parse(&cli.endpoint)?,
-        credentials: cli.credentials()?,
-        region: cli.region.clone(),
-    };
-    let fixtures = workload::setup(cli.workload, &signer).await?;
+    let api = cli.api()?;
+    let fixtures = api.setup(cli.workload).await?;
     let start = Instant::now();
     let measure_from = start + cli.warmup;
     let plan = Arc::new(Plan {
         workload: cli.workload,
         fixtures,
-        signer,
+        api,
         measure_from,
         stop_at: match cli.requests {
             Some(_) => None,
@@ -228,23 +269,18 @@ async fn run(cli: Cli) -> Result<Report, String> {
     let handles: Vec<_> = (0..cli.connections as u64)
         .map(|i| tokio::spawn(worker(Arc::clone(&plan), seed.wrapping_add(i))))
         .collect();
-    let mut samples = Vec::new();
-    let mut errors = BTreeMap::new();
+    let mut tally = Tally::default();
     for handle in handles {
-        let result = handle.await.map_err(|e| format!("worker failed: {e}"))?;
-        samples.extend(result.samples_us);
-        for (code, n) in result.errors {
-            *errors.entry(code).or_insert(0) += n;
-        }
+        tally.merge(handle.await.map_err(|e| format!("worker failed: {e}"))?);
     }
     let elapsed = Instant::now().saturating_duration_since(measure_from);
     Ok(Report::new(
         cli.workload.name().to_owned(),
+        plan.api.protocol().name().to_owned(),
         cli.endpoint.clone(),
         cli.connections,
         elapsed,
-        samples,
-        errors,
+        tally,
     ))
 }
 
@@ -304,6 +340,33 @@ mod tests {
         assert_eq!(cli.workload, Workload::Mix);
         assert_eq!(cli.connections, 64);
         assert_eq!(cli.credentials().unwrap().access_key_id, "a");
+        assert_eq!(cli.api().unwrap().protocol(), Protocol::Aws);
+    }
+
+    #[test]
+    fn openbao_takes_a_token_and_refuses_workloads_without_a_transit_twin() {
+        let parse = |workload: &str| {
+            Cli::try_parse_from([
+                "keyward-bench",
+                "--protocol",
+                "openbao",
+                "--vault-token",
+                "root",
+                "--endpoint",
+                "http://127.0.0.1:8200",
+                "--workload",
+                workload,
+            ])
+            .unwrap()
+        };
+        let api = parse("decrypt").api().unwrap();
+        assert_eq!(api.protocol(), Protocol::OpenBao);
+        assert_eq!(api.endpoint().authority, "127.0.0.1:8200");
+        let e = parse("get-secret-value").api().err().unwrap();
+        assert!(
+            e.contains("get-secret-value has no transit equivalent"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -312,7 +375,7 @@ mod tests {
         let plan = Plan {
             workload: Workload::Decrypt,
             fixtures: Fixtures::default(),
-            signer: Signer {
+            api: Api::Aws(Signer {
                 endpoint: Endpoint::parse("http://127.0.0.1:1").unwrap(),
                 credentials: Credentials {
                     access_key_id: "a".into(),
@@ -320,7 +383,7 @@ mod tests {
                     session_token: None,
                 },
                 region: "us-east-1".into(),
-            },
+            }),
             measure_from: now,
             stop_at: None,
             budget: Some(AtomicU64::new(2)),

@@ -47,9 +47,33 @@ impl Latency {
     }
 }
 
+/// What the workers measured.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub samples_us: Vec<u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub connections_opened: u64,
+}
+
+impl Tally {
+    pub fn error(&mut self, code: String) {
+        *self.errors.entry(code).or_insert(0) += 1;
+    }
+
+    pub fn merge(&mut self, other: Tally) {
+        self.samples_us.extend(other.samples_us);
+        for (code, n) in other.errors {
+            *self.errors.entry(code).or_insert(0) += n;
+        }
+        self.connections_opened += other.connections_opened;
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub workload: String,
+    /// `aws` or `openbao`.
+    pub protocol: String,
     pub endpoint: String,
     pub connections: usize,
     pub elapsed_s: f64,
@@ -58,6 +82,9 @@ pub struct Report {
     /// Error code (`__type` or a transport failure) to count, most frequent first.
     pub error_codes: Vec<(String, u64)>,
     pub requests_per_s: f64,
+    /// Connections opened while measuring: about one per request against a server that
+    /// closes its connections after each response.
+    pub connections_opened: u64,
     /// Latency of every request, successful or not, from send to the end of the body.
     pub latency: Option<Latency>,
 }
@@ -65,18 +92,24 @@ pub struct Report {
 impl Report {
     pub fn new(
         workload: String,
+        protocol: String,
         endpoint: String,
         connections: usize,
         elapsed: Duration,
-        mut samples: Vec<u64>,
-        errors: BTreeMap<String, u64>,
+        tally: Tally,
     ) -> Self {
-        let requests = samples.len() as u64;
+        let Tally {
+            mut samples_us,
+            errors,
+            connections_opened,
+        } = tally;
+        let requests = samples_us.len() as u64;
         let elapsed_s = elapsed.as_secs_f64();
         let mut error_codes: Vec<(String, u64)> = errors.into_iter().collect();
         error_codes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Report {
             workload,
+            protocol,
             endpoint,
             connections,
             elapsed_s,
@@ -88,7 +121,8 @@ impl Report {
             } else {
                 0.0
             },
-            latency: Latency::from_samples(&mut samples),
+            connections_opened,
+            latency: Latency::from_samples(&mut samples_us),
         }
     }
 
@@ -97,12 +131,14 @@ impl Report {
         let ms = |us: u64| format!("{:.3} ms", us as f64 / 1000.0);
         let mut rows: Vec<(&str, String)> = vec![
             ("workload", self.workload.clone()),
+            ("protocol", self.protocol.clone()),
             ("endpoint", self.endpoint.clone()),
             ("connections", self.connections.to_string()),
             ("elapsed", format!("{:.2} s", self.elapsed_s)),
             ("requests", self.requests.to_string()),
             ("errors", self.errors.to_string()),
             ("req/s", format!("{:.1}", self.requests_per_s)),
+            ("connects", self.connections_opened.to_string()),
         ];
         if let Some(l) = &self.latency {
             rows.extend([
@@ -163,18 +199,29 @@ mod tests {
 
     #[test]
     fn report_counts_errors_and_rate() {
-        let errors = BTreeMap::from([("A".to_owned(), 1), ("B".to_owned(), 3)]);
+        let mut tally = Tally {
+            samples_us: vec![10; 6],
+            errors: BTreeMap::from([("A".to_owned(), 1)]),
+            connections_opened: 1,
+        };
+        tally.merge(Tally {
+            samples_us: vec![10; 4],
+            errors: BTreeMap::from([("A".to_owned(), 2), ("B".to_owned(), 1)]),
+            connections_opened: 2,
+        });
+        tally.error("B".to_owned());
         let r = Report::new(
             "w".into(),
+            "aws".into(),
             "e".into(),
             2,
             Duration::from_secs(2),
-            vec![10; 10],
-            errors,
+            tally,
         );
         assert_eq!(r.requests, 10);
-        assert_eq!(r.errors, 4);
-        assert_eq!(r.error_codes[0], ("B".to_owned(), 3));
+        assert_eq!(r.errors, 5);
+        assert_eq!(r.error_codes[0], ("A".to_owned(), 3));
+        assert_eq!(r.connections_opened, 3);
         assert!((r.requests_per_s - 5.0).abs() < 1e-9);
         assert!(r.table().contains("p99.9"));
         let json = serde_json::to_value(&r).unwrap();

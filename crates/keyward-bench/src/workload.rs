@@ -79,8 +79,10 @@ impl Workload {
 /// Resources made at setup and shared read-only by every worker.
 #[derive(Debug, Default)]
 pub struct Fixtures {
+    /// A KMS key id, or the name of a transit key.
     pub key_id: String,
-    pub ciphertext_b64: String,
+    /// A `CiphertextBlob` in base64, or a transit `vault:v1:...` ciphertext.
+    pub ciphertext: String,
     pub secret_id: String,
 }
 
@@ -106,7 +108,7 @@ pub async fn setup(workload: Workload, signer: &Signer) -> Result<Fixtures, Stri
             json!({"KeyId": fixtures.key_id, "Plaintext": random_b64(&mut rng, 32)}),
         )
         .await?;
-        fixtures.ciphertext_b64 = encrypted["CiphertextBlob"]
+        fixtures.ciphertext = encrypted["CiphertextBlob"]
             .as_str()
             .ok_or("Encrypt response lacks CiphertextBlob")?
             .to_owned();
@@ -125,7 +127,7 @@ pub async fn setup(workload: Workload, signer: &Signer) -> Result<Fixtures, Stri
     Ok(fixtures)
 }
 
-fn random_b64(rng: &mut fastrand::Rng, len: usize) -> String {
+pub fn random_b64(rng: &mut fastrand::Rng, len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes);
     B64.encode(bytes)
@@ -151,7 +153,7 @@ pub fn next_call(
         Workload::Decrypt => (
             Service::Kms,
             "Decrypt",
-            json!({"CiphertextBlob": fixtures.ciphertext_b64}),
+            json!({"CiphertextBlob": fixtures.ciphertext}),
         ),
         Workload::GenerateDataKey => (
             Service::Kms,
@@ -177,7 +179,7 @@ pub fn next_call(
         Workload::Mix => (
             Service::Kms,
             "Decrypt",
-            json!({"CiphertextBlob": fixtures.ciphertext_b64}),
+            json!({"CiphertextBlob": fixtures.ciphertext}),
         ),
     };
     (service, operation, Bytes::from(body.to_string()))
@@ -190,7 +192,7 @@ mod tests {
     fn fixtures() -> Fixtures {
         Fixtures {
             key_id: "k".into(),
-            ciphertext_b64: "AAAA".into(),
+            ciphertext: "AAAA".into(),
             secret_id: "s".into(),
         }
     }

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Turns the keyward-bench JSON reports of one bench/compare.sh run into docs/performance.md.
+
+Reads <runs>/<target>.<workload>.<round>.json, takes for each target and workload the
+median over the rounds of req/s, p50 and p99, and writes the markdown file; the result
+tables are printed on stdout too. Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+
+TARGETS = [
+    ("keyward", "Keyward"),
+    ("moto", "moto"),
+    ("openbao", "OpenBao"),
+]
+WORKLOADS = [
+    "encrypt-32",
+    "encrypt-4k",
+    "decrypt",
+    "generate-data-key",
+    "get-secret-value",
+    "create-key",
+    "put-secret-value",
+]
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def load_runs(directory):
+    """{(target, workload): [report, ...]} from every JSON report in `directory`."""
+    runs = {}
+    for path in sorted(pathlib.Path(directory).glob("*.json")):
+        target = path.name.split(".", 1)[0]
+        report = json.loads(path.read_text())
+        runs.setdefault((target, report["workload"]), []).append(report)
+    return runs
+
+
+def summarise(reports):
+    """Median req/s, p50 and p99 (µs) over the rounds, and the errors of all of them."""
+    with_latency = [r["latency"] for r in reports if r.get("latency")]
+    return {
+        "rate": statistics.median(r["requests_per_s"] for r in reports),
+        "p50": statistics.median(l["p50_us"] for l in with_latency) if with_latency else None,
+        "p99": statistics.median(l["p99_us"] for l in with_latency) if with_latency else None,
+        "errors": sum(r["errors"] for r in reports),
+        "requests": sum(r["requests"] for r in reports),
+        "opened": sum(r.get("connections_opened", 0) for r in reports),
+        "runs": len(reports),
+    }
+
+
+def rate(value):
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def ms(micros):
+    return "—" if micros is None else f"{micros / 1000:.2f}"
+
+
+def ratio(numerator, denominator):
+    if numerator is None or denominator is None or denominator["rate"] <= 0:
+        return "—"
+    value = numerator["rate"] / denominator["rate"]
+    return f"{value:.1f}×" if value >= 10 else f"{value:.2f}×"
+
+
+def command(*args):
+    try:
+        return subprocess.run(
+            args, cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def machine(args):
+    cpu = ""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    commit = command("git", "rev-parse", "--short=12", "HEAD") or "unknown"
+    if command("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count()
+    return [
+        ("CPUs (`nproc`)", str(cpus)),
+        ("CPU", cpu or platform.processor() or "unknown"),
+        ("Memory", memory or "unknown"),
+        ("Kernel", f"{platform.system()} {platform.release()}"),
+        ("Date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Commit", commit),
+        ("Keyward", args.keyward_version),
+        ("moto", args.moto_version),
+        ("OpenBao", args.openbao_version),
+    ]
+
+
+def results(runs):
+    """The markdown of the summary and per-workload tables."""
+    out = []
+    stats = {key: summarise(reports) for key, reports in runs.items()}
+    out += [
+        "## Summary",
+        "",
+        "Median requests per second; the ratios are Keyward's median over the other's.",
+        "",
+        "| workload | Keyward | moto | OpenBao | Keyward / moto | Keyward / OpenBao |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for workload in WORKLOADS:
+        row = [stats.get((t, workload)) for t, _ in TARGETS]
+        if not any(row):
+            continue
+        cells = [rate(s["rate"]) if s else "—" for s in row]
+        out.append(
+            f"| `{workload}` | {' | '.join(cells)} | {ratio(row[0], row[1])} | {ratio(row[0], row[2])} |"
+        )
+    out.append("")
+    for target, name in TARGETS:
+        mine = [s for (t, _), s in stats.items() if t == target]
+        requests = sum(s["requests"] for s in mine)
+        opened = sum(s["opened"] for s in mine)
+        if requests and opened > requests / 2:
+            out += [
+                f"{name} closed its connection after most responses ({opened:,} connections "
+                f"for {requests:,} requests): keyward-bench reconnects before the next "
+                "request, outside the measured latency but inside the req/s figure.",
+                "",
+            ]
+    for workload in WORKLOADS:
+        keyward = stats.get(("keyward", workload))
+        rows = [(name, stats.get((t, workload))) for t, name in TARGETS]
+        if not any(s for _, s in rows):
+            continue
+        out += [
+            f"### `{workload}`",
+            "",
+            "| target | req/s | p50 (ms) | p99 (ms) | errors / requests | Keyward / target |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for name, s in rows:
+            if s is None:
+                continue
+            versus = "—" if name == "Keyward" else ratio(keyward, s)
+            out.append(
+                f"| {name} | {rate(s['rate'])} | {ms(s['p50'])} | {ms(s['p99'])} "
+                f"| {s['errors']:,} / {s['requests']:,} | {versus} |"
+            )
+        out.append("")
+    failing = sorted(f"{t} {w}" for (t, w), s in stats.items() if s["errors"])
+    if failing:
+        out += [
+            "**Some runs had errors** (" + ", ".join(failing) + "): their figures count "
+            "failed requests too and are not comparable.",
+            "",
+        ]
+    return out
+
+
+def document(args, runs):
+    rounds_word = "round" if args.rounds == 1 else "rounds"
+    lines = [
+        "<!-- Generated by bench/compare.sh (bench/report.py). Do not edit by hand: run the script again. -->",
+        "",
+        "# Performance",
+        "",
+        "This file is generated by `bench/compare.sh`; do not edit it by hand. It compares "
+        "Keyward with [moto](https://github.com/getmoto/moto) (the Python AWS emulator, "
+        "which serves the same KMS and Secrets Manager API) and "
+        "[OpenBao](https://openbao.org) (its transit engine does the KMS-style work: "
+        "encrypt, decrypt, data keys), measured in one run on one machine.",
+        "",
+        "## Method",
+        "",
+        f"- All three servers run on `127.0.0.1` on the same machine as the load generator "
+        f"(which takes its share of the CPUs), "
+        f"started fresh for the run: Keyward's release build with a new data directory "
+        f"(SQLite, `synchronous=FULL`, on {args.keyward_data_fs}); `moto_server` (state in "
+        f"memory); `bao server -dev` (in-memory storage, transit mounted at `transit/`). "
+        f"Each logs with its defaults, to a file.",
+        f"- The load generator is `keyward-bench` (see [benchmark.md](benchmark.md)): "
+        f"{args.connections} keep-alive HTTP/1.1 connections, {args.warmup} of unmeasured "
+        f"warm-up, then {args.duration} measured per run. Keyward and moto get SigV4-signed "
+        f"AWS JSON 1.1; OpenBao gets `POST /v1/transit/encrypt|decrypt|datakey/plaintext` "
+        f"with a token, and only the four workloads transit has.",
+        f"- {args.rounds} {rounds_word}: in each round every workload runs against each "
+        f"target in turn, the first target changing from round to round, so drift over the "
+        f"run (heat, background load) falls on all of them alike.",
+        "- Each figure is the median over the rounds of one run's requests per second, p50 "
+        "and p99. Latency is from send to the last byte of the response with "
+        f"{args.connections} requests in flight, so it is mostly queueing: read it as a "
+        "throughput ceiling for this machine, not the latency of a lone request.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {value} |" for name, value in machine(args)]
+    lines.append("")
+    body = results(runs)
+    return lines + body, body
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", required=True, help="directory of keyward-bench JSON reports")
+    parser.add_argument("--out", required=True, help="markdown file to write")
+    parser.add_argument("--rounds", type=int, required=True)
+    parser.add_argument("--duration", required=True)
+    parser.add_argument("--warmup", required=True)
+    parser.add_argument("--connections", type=int, required=True)
+    parser.add_argument("--keyward-version", required=True)
+    parser.add_argument("--moto-version", required=True)
+    parser.add_argument("--openbao-version", required=True)
+    parser.add_argument("--keyward-data-fs", default="an unknown file system")
+    args = parser.parse_args()
+
+    runs = load_runs(args.runs)
+    if not runs:
+        sys.exit(f"report.py: no JSON reports in {args.runs}")
+    text, tables = document(args, runs)
+    pathlib.Path(args.out).write_text("\n".join(text).rstrip("\n") + "\n")
+    print("\n".join(tables))
+
+
+if __name__ == "__main__":
+    main()
