@@ -100,6 +100,19 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WireError> 
 }
 
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    // A request runs to its end in its own task, even if the client goes away: what it
+    // changed or used is then in the audit trail too (hyper drops the connection's futures
+    // when the connection closes).
+    match tokio::spawn(handle_to_end(state, request)).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "request task failed");
+            error_reply(&WireError::internal(), crate::audit::new_id(), None).into_response()
+        }
+    }
+}
+
+async fn handle_to_end(state: AppState, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let source_ip = parts
