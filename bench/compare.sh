@@ -2,12 +2,15 @@
 # Keyward against moto (AWS KMS / Secrets Manager emulator) and OpenBao (transit engine),
 # on this machine, in one run: builds Keyward, starts the three servers on 127.0.0.1,
 # runs keyward-bench against each in interleaved rounds and writes docs/performance.md
-# (through bench/report.py). Everything it starts is stopped on exit.
+# (through bench/report.py). Then, with the other servers stopped, bench/scale.sh measures
+# Keyward with 1k and 100k keys and secrets (list pages, start-up, memory) for the report's
+# "Scale" section. Everything it starts is stopped on exit.
 #
-#   bench/compare.sh            # ROUNDS=3, DURATION=5s, CONNECTIONS=64
-#   bench/compare.sh --quick    # 1 round of 2s, to try it out
+#   bench/compare.sh            # ROUNDS=3, DURATION=5s, CONNECTIONS=64, SCALE_N=100000
+#   bench/compare.sh --quick    # 1 round of 2s and SCALE_N=5000, to try it out
 #
 # Environment: ROUNDS, DURATION, WARMUP (1s), CONNECTIONS, OUT (the markdown file),
+# SCALE=0 skips bench/scale.sh, SCALE_N (and the other variables of bench/scale.sh),
 # KEEP=1 keeps the temporary directory (logs and per-run JSON reports).
 # Needs cargo, python3 (3.9+, with venv), curl, and PyPI access unless bench/.venv exists.
 set -euo pipefail
@@ -20,8 +23,9 @@ DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 CONNECTIONS=${CONNECTIONS:-64}
 OUT=${OUT:-$root/docs/performance.md}
+SCALE=${SCALE:-1}
 case "${1:-}" in
-    --quick) ROUNDS=1 DURATION=2s ;;
+    --quick) ROUNDS=1 DURATION=2s SCALE_N=${SCALE_N:-5000} ;;
     "") ;;
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
@@ -38,8 +42,7 @@ transit_workloads=(encrypt-32 encrypt-4k decrypt generate-data-key)
 
 work=$(mktemp -d -t keyward-compare.XXXXXX)
 pids=()
-cleanup() {
-    local status=$?
+stop_servers() {
     for pid in "${pids[@]+"${pids[@]}"}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -52,6 +55,11 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    pids=()
+}
+cleanup() {
+    local status=$?
+    stop_servers
     if [[ ${KEEP:-0} == 1 ]]; then
         echo "kept $work" >&2
     else
@@ -167,8 +175,20 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
+stop_servers
+scale_args=()
+if [[ $SCALE != 0 ]]; then
+    log "== scale (bench/scale.sh)"
+    # A failure here costs the Scale section, not the comparison already measured.
+    if SCALE_N=${SCALE_N:-100000} BUILD=0 bash "$root/bench/scale.sh" "$work/scale.json"; then
+        scale_args=(--scale "$work/scale.json")
+    else
+        log "bench/scale.sh failed; the report has no Scale section"
+    fi
+fi
+
 log "== report"
-python3 "$root/bench/report.py" --runs "$work/runs" --out "$OUT" \
+python3 "$root/bench/report.py" --runs "$work/runs" --out "$OUT" "${scale_args[@]+"${scale_args[@]}"}" \
     --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" \
     --keyward-version "$keyward_version" --moto-version "$moto_version" \
     --openbao-version "$openbao_version" \

@@ -3,7 +3,8 @@
 
 Reads <runs>/<target>.<workload>.<round>.json, takes for each target and workload the
 median over the rounds of req/s, p50 and p99, and writes the markdown file; the result
-tables are printed on stdout too. Standard library only.
+tables are printed on stdout too. With --scale, the results of bench/scale.sh (one JSON
+file) become a "Scale" section. Standard library only.
 """
 
 import argparse
@@ -180,6 +181,117 @@ def results(runs):
     return out
 
 
+def mib(kb):
+    return "—" if kb is None else f"{kb / 1024:.1f}"
+
+
+def pass_mark(ok):
+    return "" if ok is None else (" (met)" if ok else " (**missed**)")
+
+
+def scale_section(scale):
+    """The markdown of the "Scale" section, from bench/scale.sh's JSON."""
+    settings = scale.get("settings", {})
+    targets = scale.get("targets", {})
+    levels = scale.get("levels", [])
+    empty = scale.get("empty", {})
+    connections = settings.get("list_connections", "?")
+    out = [
+        "## Scale",
+        "",
+        f"From `bench/scale.sh` (with {scale.get('keyward_version', 'Keyward')}, on "
+        f"{scale.get('data_fs', 'an unknown file system')}): Keyward alone on a new data "
+        "directory, filled with `keyward-bench --workload create-key` and `create-secret` "
+        "to each size (the same number of keys and of secrets). At each size `list-keys` "
+        f"(`ListKeys`, `Limit` {settings.get('list_page', 100)}) and `list-secrets` "
+        f"(`ListSecrets`, `MaxResults` {settings.get('list_page', 100)}, default order) ask "
+        f"for the first page for {scale.get('list_duration', '?')} each, over {connections} "
+        f"connections, after {scale.get('list_warmup', '?')} of warm-up (so with "
+        f"{connections} requests in flight, sharing the CPUs with the load generator), "
+        f"{settings.get('list_rounds', 1)} times in turn; the figures are the medians. Then "
+        "the server is stopped (SIGTERM) and started again on the same data directory. "
+        "Start-up is the time from exec to the first HTTP answer (polled every 5 ms), the "
+        f"median of {settings.get('start_rounds', 1)} starts; RSS is `VmRSS` from `/proc`, idle "
+        f"{settings.get('idle_wait_s', '?')} s after start-up, and again after the list "
+        "runs (that server made the keys and secrets and served the lists).",
+        "",
+        "| keys and secrets | ListKeys p50 / p99 (ms) | ListSecrets p50 / p99 (ms) "
+        "| start-up (ms) | RSS idle / after lists (MiB) |",
+        "|--:|--:|--:|--:|--:|",
+        f"| 0 | — | — | {empty.get('startup_ms', '—')} | {mib(empty.get('rss_idle_kb'))} / — |",
+    ]
+
+    def pair(run):
+        return f"{ms(run.get('p50_us'))} / {ms(run.get('p99_us'))}" if run else "—"
+
+    for level in levels:
+        out.append(
+            f"| {level['items']:,} | {pair(level.get('list_keys'))} "
+            f"| {pair(level.get('list_secrets'))} | {level.get('startup_ms', '—')} "
+            f"| {mib(level.get('rss_idle_kb'))} / {mib(level.get('rss_after_lists_kb'))} |"
+        )
+    out.append("")
+
+    rates = []
+    for level in levels:
+        keys, secrets = level.get("list_keys"), level.get("list_secrets")
+        if keys and secrets:
+            rates.append(
+                f"{level['items']:,}: {rate(keys['requests_per_s'])} and "
+                f"{rate(secrets['requests_per_s'])}"
+            )
+    if rates:
+        out += ["Pages per second (ListKeys and ListSecrets) at " + "; ".join(rates) + ".", ""]
+
+    out += ["Against the targets:", ""]
+    ratios = scale.get("list_p50_ratio")
+    limit = targets.get("list_p50_ratio_max", 2.0)
+    if ratios:
+        for name, field in (("ListKeys", "list_keys"), ("ListSecrets", "list_secrets")):
+            value = ratios.get(field)
+            ok = None if value is None else value <= limit
+            shown = "—" if value is None else f"{value:.2f}×"
+            out.append(
+                f"- {name} p50 with {ratios['to_items']:,} items over p50 with "
+                f"{ratios['from_items']:,}: {shown}; target ≤ {limit}×{pass_mark(ok)}."
+            )
+    largest = levels[-1] if levels else None
+    startup_max = targets.get("startup_ms_max", 300)
+    if largest and "startup_ms" in largest:
+        ok = largest["startup_ms"] <= startup_max
+        out.append(
+            f"- Start-up with {largest['items']:,} keys and {largest['items']:,} secrets: "
+            f"{largest['startup_ms']} ms; target ≤ {startup_max} ms"
+            f"{pass_mark(ok) if largest['items'] >= 100_000 else ' (for 100,000 keys)'}."
+        )
+    rss_max = targets.get("idle_rss_mb_max", 50)
+    idle = [("empty", empty.get("rss_idle_kb"))] + [
+        (f"{l['items']:,} each", l.get("rss_idle_kb")) for l in levels
+    ]
+    idle = [(name, kb) for name, kb in idle if kb is not None]
+    if idle:
+        worst = max(kb for _, kb in idle)
+        out.append(
+            "- Idle RSS: "
+            + ", ".join(f"{mib(kb)} MiB {name}" for name, kb in idle)
+            + f"; target ≤ {rss_max} MB{pass_mark(worst * 1024 <= rss_max * 1_000_000)}."
+        )
+    out.append("")
+    failing = [
+        f"{level['items']:,} {name}"
+        for level in levels
+        for name in ("create_key", "create_secret", "list_keys", "list_secrets")
+        if level.get(name, {}).get("errors")
+    ]
+    if failing:
+        out += [
+            "**Some scale runs had errors** (" + ", ".join(failing) + "): their figures "
+            "count failed requests too.",
+            "",
+        ]
+    return out
+
+
 def document(args, runs):
     rounds_word = "round" if args.rounds == 1 else "rounds"
     lines = [
@@ -222,6 +334,8 @@ def document(args, runs):
     lines += [f"| {name} | {value} |" for name, value in machine(args)]
     lines.append("")
     body = results(runs)
+    if args.scale:
+        body += scale_section(json.loads(pathlib.Path(args.scale).read_text()))
     return lines + body, body
 
 
@@ -237,6 +351,7 @@ def main():
     parser.add_argument("--moto-version", required=True)
     parser.add_argument("--openbao-version", required=True)
     parser.add_argument("--keyward-data-fs", default="an unknown file system")
+    parser.add_argument("--scale", help="bench/scale.sh's JSON results, for a Scale section")
     args = parser.parse_args()
 
     runs = load_runs(args.runs)

@@ -84,7 +84,8 @@ struct Cli {
     /// How long to measure (e.g. 10s, 500ms, 2m); ignored when --requests is given.
     #[arg(long, env = "KEYWARD_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
-    /// Stop after this many measured requests instead of after --duration.
+    /// Stop after this many measured requests instead of after --duration. Requests sent
+    /// during --warmup come on top: with --warmup 0, exactly this many are sent.
     #[arg(long, env = "KEYWARD_BENCH_REQUESTS")]
     requests: Option<u64>,
     /// Unmeasured warm-up before measuring starts.
@@ -362,17 +363,22 @@ mod tests {
         let api = parse("decrypt").api().unwrap();
         assert_eq!(api.protocol(), Protocol::OpenBao);
         assert_eq!(api.endpoint().authority, "127.0.0.1:8200");
-        let e = parse("get-secret-value").api().err().unwrap();
-        assert!(
-            e.contains("get-secret-value has no transit equivalent"),
-            "{e}"
-        );
+        for workload in [
+            "get-secret-value",
+            "create-secret",
+            "list-keys",
+            "list-secrets",
+        ] {
+            let e = parse(workload).api().err().unwrap();
+            assert!(
+                e.contains(&format!("{workload} has no transit equivalent")),
+                "{e}"
+            );
+        }
     }
 
-    #[test]
-    fn request_budget_stops_workers() {
-        let now = Instant::now();
-        let plan = Plan {
+    fn budget_plan(measure_from: Instant, budget: u64) -> Plan {
+        Plan {
             workload: Workload::Decrypt,
             fixtures: Fixtures::default(),
             api: Api::Aws(Signer {
@@ -384,12 +390,30 @@ mod tests {
                 },
                 region: "us-east-1".into(),
             }),
-            measure_from: now,
+            measure_from,
             stop_at: None,
-            budget: Some(AtomicU64::new(2)),
-        };
+            budget: Some(AtomicU64::new(budget)),
+        }
+    }
+
+    #[test]
+    fn request_budget_stops_workers() {
+        let now = Instant::now();
+        let plan = budget_plan(now, 2);
         assert_eq!(plan.next(now), Some(true));
         assert_eq!(plan.next(now), Some(true));
         assert_eq!(plan.next(now), None);
+    }
+
+    #[test]
+    fn warmup_requests_come_on_top_of_the_budget() {
+        // bench/scale.sh relies on this: --requests N --warmup 0 sends exactly N.
+        let now = Instant::now();
+        let plan = budget_plan(now + Duration::from_secs(1), 1);
+        assert_eq!(plan.next(now), Some(false));
+        assert_eq!(plan.next(now), Some(false));
+        let later = now + Duration::from_secs(1);
+        assert_eq!(plan.next(later), Some(true));
+        assert_eq!(plan.next(later), None);
     }
 }

@@ -118,7 +118,7 @@ impl Transit {
         Ok(Fixtures {
             key_id: key,
             ciphertext,
-            secret_id: String::new(),
+            ..Fixtures::default()
         })
     }
 
@@ -185,7 +185,7 @@ mod tests {
         Fixtures {
             key_id: "k".into(),
             ciphertext: "vault:v1:abc".into(),
-            secret_id: String::new(),
+            ..Fixtures::default()
         }
     }
 
@@ -231,12 +231,15 @@ mod tests {
     }
 
     #[test]
-    fn secrets_and_key_creation_are_refused() {
+    fn secrets_key_creation_and_lists_are_refused() {
         let mut rng = fastrand::Rng::with_seed(1);
         for w in [
             Workload::GetSecretValue,
             Workload::PutSecretValue,
             Workload::CreateKey,
+            Workload::CreateSecret,
+            Workload::ListKeys,
+            Workload::ListSecrets,
             Workload::Mix,
         ] {
             let e = transit()

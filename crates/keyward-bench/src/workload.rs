@@ -1,5 +1,7 @@
 //! What each workload sends, and the resources it needs created beforehand.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -26,6 +28,12 @@ pub enum Workload {
     CreateKey,
     /// PutSecretValue on a secret made at setup (each call adds a version).
     PutSecretValue,
+    /// CreateSecret with a new name each call (the secrets stay).
+    CreateSecret,
+    /// ListKeys, first page of 100.
+    ListKeys,
+    /// ListSecrets, first page of 100 in the default order.
+    ListSecrets,
     /// 40% decrypt, 20% encrypt-32, 20% generate-data-key, 20% get-secret-value.
     Mix,
 }
@@ -40,6 +48,9 @@ impl Workload {
             Workload::GetSecretValue => "get-secret-value",
             Workload::CreateKey => "create-key",
             Workload::PutSecretValue => "put-secret-value",
+            Workload::CreateSecret => "create-secret",
+            Workload::ListKeys => "list-keys",
+            Workload::ListSecrets => "list-secrets",
             Workload::Mix => "mix",
         }
     }
@@ -76,7 +87,10 @@ impl Workload {
     }
 }
 
-/// Resources made at setup and shared read-only by every worker.
+/// Page size of `list-keys` and `list-secrets` (the most both APIs allow is 100).
+pub const LIST_PAGE: u32 = 100;
+
+/// Resources made at setup and shared by every worker.
 #[derive(Debug, Default)]
 pub struct Fixtures {
     /// A KMS key id, or the name of a transit key.
@@ -84,11 +98,27 @@ pub struct Fixtures {
     /// A `CiphertextBlob` in base64, or a transit `vault:v1:...` ciphertext.
     pub ciphertext: String,
     pub secret_id: String,
+    /// Prefix of the secrets `create-secret` makes (`keyward-bench-<random>`), so that
+    /// runs against one server never reuse a name.
+    pub secret_prefix: String,
+    /// Number of the next secret `create-secret` makes, shared by the workers.
+    pub next_secret: AtomicU64,
+}
+
+impl Fixtures {
+    /// A secret name no other request of this run (or, with high odds, of another) uses.
+    fn new_secret_name(&self) -> String {
+        let n = self.next_secret.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.secret_prefix)
+    }
 }
 
 pub async fn setup(workload: Workload, signer: &Signer) -> Result<Fixtures, String> {
-    let mut fixtures = Fixtures::default();
     let mut rng = fastrand::Rng::new();
+    let mut fixtures = Fixtures {
+        secret_prefix: format!("keyward-bench-{:016x}", rng.u64(..)),
+        ..Fixtures::default()
+    };
     if workload.needs_key() {
         let created = call(
             signer,
@@ -175,6 +205,17 @@ pub fn next_call(
             "PutSecretValue",
             json!({"SecretId": fixtures.secret_id, "SecretString": random_b64(rng, 48)}),
         ),
+        Workload::CreateSecret => (
+            Service::SecretsManager,
+            "CreateSecret",
+            json!({"Name": fixtures.new_secret_name(), "SecretString": random_b64(rng, 48)}),
+        ),
+        Workload::ListKeys => (Service::Kms, "ListKeys", json!({"Limit": LIST_PAGE})),
+        Workload::ListSecrets => (
+            Service::SecretsManager,
+            "ListSecrets",
+            json!({"MaxResults": LIST_PAGE}),
+        ),
         // `pick` never returns Mix; answering with a decrypt keeps this total.
         Workload::Mix => (
             Service::Kms,
@@ -194,6 +235,8 @@ mod tests {
             key_id: "k".into(),
             ciphertext: "AAAA".into(),
             secret_id: "s".into(),
+            secret_prefix: "keyward-bench-0123456789abcdef".into(),
+            next_secret: AtomicU64::new(0),
         }
     }
 
@@ -217,6 +260,50 @@ mod tests {
         assert_eq!((service, op), (Service::SecretsManager, "GetSecretValue"));
         let (service, op, _) = next_call(Workload::PutSecretValue, &fixtures(), &mut rng);
         assert_eq!((service, op), (Service::SecretsManager, "PutSecretValue"));
+    }
+
+    #[test]
+    fn create_secret_names_every_secret_once() {
+        let fixtures = fixtures();
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut names = std::collections::BTreeSet::new();
+        for _ in 0..100 {
+            let (service, op, body) = next_call(Workload::CreateSecret, &fixtures, &mut rng);
+            assert_eq!((service, op), (Service::SecretsManager, "CreateSecret"));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let name = v["Name"].as_str().unwrap().to_owned();
+            assert!(
+                name.starts_with("keyward-bench-0123456789abcdef-"),
+                "{name}"
+            );
+            assert!(!v["SecretString"].as_str().unwrap().is_empty());
+            assert!(names.insert(name));
+        }
+        assert_eq!(names.len(), 100);
+    }
+
+    #[test]
+    fn lists_ask_for_the_first_page_of_100() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let (service, op, body) = next_call(Workload::ListKeys, &fixtures(), &mut rng);
+        assert_eq!((service, op), (Service::Kms, "ListKeys"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, json!({"Limit": 100}));
+        let (service, op, body) = next_call(Workload::ListSecrets, &fixtures(), &mut rng);
+        assert_eq!((service, op), (Service::SecretsManager, "ListSecrets"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, json!({"MaxResults": 100}));
+    }
+
+    #[test]
+    fn new_workloads_need_no_fixtures() {
+        for w in [
+            Workload::CreateSecret,
+            Workload::ListKeys,
+            Workload::ListSecrets,
+        ] {
+            assert!(!w.needs_key() && !w.needs_secret(), "{}", w.name());
+        }
     }
 
     #[test]
