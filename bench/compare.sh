@@ -192,5 +192,5 @@ python3 "$root/bench/report.py" --runs "$work/runs" --out "$OUT" "${scale_args[@
     --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" \
     --keyward-version "$keyward_version" --moto-version "$moto_version" \
     --openbao-version "$openbao_version" \
-    --keyward-data-fs "$(stat -f -c %T "$work/keyward-data")"
+    --keyward-data-fs "$(findmnt -n -o FSTYPE -T "$work/keyward-data" 2>/dev/null || stat -f -c %T "$work/keyward-data")"
 log "wrote $OUT"

@@ -140,6 +140,7 @@ def results(runs):
             f"| `{workload}` | {' | '.join(cells)} | {ratio(row[0], row[1])} | {ratio(row[0], row[2])} |"
         )
     out.append("")
+    out += throughput_targets(stats)
     for target, name in TARGETS:
         mine = [s for (t, _), s in stats.items() if t == target]
         requests = sum(s["requests"] for s in mine)
@@ -179,6 +180,37 @@ def results(runs):
             "",
         ]
     return out
+
+
+def throughput_targets(stats):
+    """Issue 8's targets for the comparison, each marked met or missed."""
+    out = ["Against the targets (issue 8):", ""]
+
+    def get(target, workload):
+        return stats.get((target, workload))
+
+    for workload in ("encrypt-32", "decrypt", "generate-data-key", "get-secret-value"):
+        mine, moto = get("keyward", workload), get("moto", workload)
+        if mine and moto and moto["rate"] > 0:
+            value = mine["rate"] / moto["rate"]
+            out.append(f"- `{workload}` Keyward / moto: {value:.1f}×; target ≥ 60×{pass_mark(value >= 60)}.")
+    for workload in ("encrypt-32", "decrypt"):
+        mine, bao = get("keyward", workload), get("openbao", workload)
+        if mine and bao and bao["rate"] > 0:
+            value = mine["rate"] / bao["rate"]
+            out.append(f"- `{workload}` Keyward / OpenBao: {value:.2f}×; target ≥ 3×{pass_mark(value >= 3)}.")
+    for workload in ("encrypt-32", "decrypt", "generate-data-key", "get-secret-value"):
+        mine = get("keyward", workload)
+        if mine and mine["p99"] is not None:
+            value = mine["p99"] / 1000
+            out.append(f"- `{workload}` p99 at 64 connections: {value:.1f} ms; target ≤ 5 ms{pass_mark(value <= 5)}.")
+    for workload in ("create-key", "put-secret-value"):
+        mine = get("keyward", workload)
+        if mine:
+            value = mine["rate"]
+            out.append(f"- `{workload}`: {rate(value)}/s, each durable when acknowledged; target ≥ 2,000/s{pass_mark(value >= 2000)}.")
+    out.append("")
+    return out if len(out) > 3 else []
 
 
 def mib(kb):

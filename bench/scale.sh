@@ -173,7 +173,7 @@ bench_bin=$root/target/release/keyward-bench
 
 fact meta keyward_version "$("$keyward_bin" --version)"
 fact meta commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-fact meta data_fs "$(stat -f -c %T "$data")"
+fact meta data_fs "$(findmnt -n -o FSTYPE -T "$data" 2>/dev/null || stat -f -c %T "$data")"
 fact settings scale_n "$SCALE_N"
 fact settings scale_small "$SCALE_SMALL"
 fact settings list_rounds "$LIST_ROUNDS"
