@@ -224,7 +224,13 @@ fn join(prefix: Option<&str>, name: &str) -> String {
 
 fn scalar(kind: &Kind, text: &str) -> Result<Value, WireError> {
     match kind {
-        Kind::Integer | Kind::Long => text
+        // An integer out of its 32-bit range does not parse either (it used to pass here and
+        // fail later with the JSON protocol's SerializationException).
+        Kind::Integer => text
+            .parse::<i32>()
+            .map(Value::from)
+            .map_err(|_| malformed_input()),
+        Kind::Long => text
             .parse::<i64>()
             .map(Value::from)
             .map_err(|_| malformed_input()),

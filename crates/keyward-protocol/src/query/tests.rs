@@ -142,6 +142,7 @@ fn scalars_are_read_by_their_type() {
         "Count=three",
         "Count=1.5",
         "Count=",
+        "Count=2150000000",
         "Enabled=yes",
         "Ratio=NaN",
         "At=tomorrow",
