@@ -148,16 +148,45 @@ pub(crate) fn new_secret_access_key() -> Result<Zeroizing<String>, IamError> {
     ))
 }
 
-/// Users and roles as [`AppState::change_principal`] reads and writes them.
-trait Stored: Sized + Send + 'static {
+/// Users and roles, for the operations both have (inline policies, tags): how they are
+/// read and written, named in ARNs, actions and messages, and their policy size limit.
+pub(crate) trait Stored: Sized + Send + 'static {
     const IS_ROLE: bool;
+    /// `user` or `role`, as ARNs and messages say it.
+    const KIND: &'static str;
+    /// `User` or `Role`, as action names say it (`iam:PutUserPolicy`).
+    const ACTION: &'static str;
+    /// The most bytes of inline policy documents (without white space) one may have.
+    const MAX_POLICY_SIZE: usize;
     fn get(store: &dyn Store, account: &str, name: &str) -> Result<Option<Self>, StoreError>;
     fn update(&self, store: &dyn Store) -> Result<(), StoreError>;
     fn no_such(name: &str) -> IamError;
+    fn policies(&self) -> &BTreeMap<String, String>;
+    fn policies_mut(&mut self) -> &mut BTreeMap<String, String>;
+    fn tags_mut(&mut self) -> &mut Vec<Tag>;
+}
+
+fn no_such_policy<P: Stored>(policy_name: &str) -> IamError {
+    IamError::NoSuchEntity(format!(
+        "The {} policy with name {policy_name} cannot be found.",
+        P::KIND
+    ))
 }
 
 impl Stored for UserRecord {
     const IS_ROLE: bool = false;
+    const KIND: &'static str = "user";
+    const ACTION: &'static str = "User";
+    const MAX_POLICY_SIZE: usize = MAX_USER_POLICY_SIZE;
+    fn policies(&self) -> &BTreeMap<String, String> {
+        &self.policies
+    }
+    fn policies_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.policies
+    }
+    fn tags_mut(&mut self) -> &mut Vec<Tag> {
+        &mut self.tags
+    }
     fn get(store: &dyn Store, account: &str, name: &str) -> Result<Option<Self>, StoreError> {
         store.get_user(account, name)
     }
@@ -171,6 +200,18 @@ impl Stored for UserRecord {
 
 impl Stored for RoleRecord {
     const IS_ROLE: bool = true;
+    const KIND: &'static str = "role";
+    const ACTION: &'static str = "Role";
+    const MAX_POLICY_SIZE: usize = MAX_ROLE_POLICY_SIZE;
+    fn policies(&self) -> &BTreeMap<String, String> {
+        &self.policies
+    }
+    fn policies_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.policies
+    }
+    fn tags_mut(&mut self) -> &mut Vec<Tag> {
+        &mut self.tags
+    }
     fn get(store: &dyn Store, account: &str, name: &str) -> Result<Option<Self>, StoreError> {
         store.get_role(account, name)
     }
@@ -243,15 +284,24 @@ impl AppState {
         self.inner.keys.clear();
     }
 
+    /// A user or role of the caller's account, or IAM's `NoSuchEntity`.
+    async fn principal_record<P: Stored>(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<P, IamError> {
+        let (account, n) = (caller.account.to_string(), name.to_owned());
+        self.blocking(move |inner| Ok(P::get(inner.store.as_ref(), &account, &n)?))
+            .await?
+            .ok_or_else(|| P::no_such(name))
+    }
+
     pub(crate) async fn iam_get_user_record(
         &self,
         caller: &Caller,
         name: &str,
     ) -> Result<UserRecord, IamError> {
-        let (account, n) = (caller.account.to_string(), name.to_owned());
-        self.blocking(move |inner| Ok(inner.store.get_user(&account, &n)?))
-            .await?
-            .ok_or_else(|| no_such_user(name))
+        self.principal_record(caller, name).await
     }
 
     pub(crate) async fn iam_get_role_record(
@@ -259,10 +309,7 @@ impl AppState {
         caller: &Caller,
         name: &str,
     ) -> Result<RoleRecord, IamError> {
-        let (account, n) = (caller.account.to_string(), name.to_owned());
-        self.blocking(move |inner| Ok(inner.store.get_role(&account, &n)?))
-            .await?
-            .ok_or_else(|| no_such_role(name))
+        self.principal_record(caller, name).await
     }
 
     pub(crate) async fn iam_create_user(
@@ -395,24 +442,7 @@ impl AppState {
         Ok(())
     }
 
-    /// Reads, changes and writes one user, retrying on a concurrent writer.
-    async fn change_user<T, F>(&self, caller: &Caller, name: &str, change: F) -> Result<T, IamError>
-    where
-        T: Send + 'static,
-        F: Fn(&mut UserRecord) -> Result<T, IamError> + Send + 'static,
-    {
-        self.change_principal(caller, name, change).await
-    }
-
-    /// Reads, changes and writes one role, retrying on a concurrent writer.
-    async fn change_role<T, F>(&self, caller: &Caller, name: &str, change: F) -> Result<T, IamError>
-    where
-        T: Send + 'static,
-        F: Fn(&mut RoleRecord) -> Result<T, IamError> + Send + 'static,
-    {
-        self.change_principal(caller, name, change).await
-    }
-
+    /// Reads, changes and writes one user or role, retrying on a concurrent writer.
     async fn change_principal<P, T, F>(
         &self,
         caller: &Caller,
@@ -753,7 +783,7 @@ impl AppState {
         .await?;
         check_trust_policy(&policy)?;
         let principals = self.bind_trust_policy(caller, &policy).await?;
-        self.change_role(caller, &name, move |role| {
+        self.change_principal(caller, &name, move |role: &mut RoleRecord| {
             role.assume_role_policy = policy.clone();
             role.trust_principals = principals.clone();
             Ok(())
@@ -761,30 +791,41 @@ impl AppState {
         .await
     }
 
-    pub(crate) async fn iam_put_user_policy(
+    /// The named user or role (`P`), for an operation on its policies or tags, once the
+    /// caller may do `action` (`iam:<verb>User…` / `iam:<verb>Role…`) to it.
+    async fn authorized_principal<P: Stored>(
         &self,
         caller: &Caller,
-        user: String,
+        action: &str,
+        name: &str,
+        keys: ConditionKeys,
+    ) -> Result<(), IamError> {
+        let arn = format!("arn:aws:iam::{}:{}/{name}", caller.account, P::KIND);
+        self.authorize_iam(caller, action, &arn, keys).await
+    }
+
+    /// `PutUserPolicy` / `PutRolePolicy`.
+    pub(crate) async fn iam_put_policy<P: Stored>(
+        &self,
+        caller: &Caller,
+        name: String,
         policy_name: String,
         document: String,
     ) -> Result<(), IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:PutUserPolicy",
-            &self.user_arn(caller, &user),
-            ConditionKeys::new(),
-        )
-        .await?;
+        let action = format!("iam:Put{}Policy", P::ACTION);
+        self.authorized_principal::<P>(caller, &action, &name, ConditionKeys::new())
+            .await?;
         check_policy(&document, PolicyKind::Identity)?;
-        let owner = user.clone();
-        self.change_user(caller, &user, move |record| {
-            record
-                .policies
-                .insert(policy_name.clone(), document.clone());
-            let size: usize = record.policies.values().map(|p| policy_size(p)).sum();
-            if size > MAX_USER_POLICY_SIZE {
+        let owner = name.clone();
+        self.change_principal(caller, &name, move |record: &mut P| {
+            let policies = record.policies_mut();
+            policies.insert(policy_name.clone(), document.clone());
+            let size: usize = policies.values().map(|p| policy_size(p)).sum();
+            if size > P::MAX_POLICY_SIZE {
                 return Err(IamError::LimitExceeded(format!(
-                    "Maximum policy size of {MAX_USER_POLICY_SIZE} bytes exceeded for user {owner}"
+                    "Maximum policy size of {} bytes exceeded for {} {owner}",
+                    P::MAX_POLICY_SIZE,
+                    P::KIND
                 )));
             }
             Ok(())
@@ -792,267 +833,110 @@ impl AppState {
         .await
     }
 
-    pub(crate) async fn iam_put_role_policy(
+    /// `GetUserPolicy` / `GetRolePolicy`: the principal and the document.
+    pub(crate) async fn iam_get_policy<P: Stored>(
         &self,
         caller: &Caller,
-        role: String,
+        name: String,
         policy_name: String,
-        document: String,
-    ) -> Result<(), IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:PutRolePolicy",
-            &self.role_arn(caller, &role),
-            ConditionKeys::new(),
-        )
-        .await?;
-        check_policy(&document, PolicyKind::Identity)?;
-        let owner = role.clone();
-        self.change_role(caller, &role, move |record| {
-            record
-                .policies
-                .insert(policy_name.clone(), document.clone());
-            let size: usize = record.policies.values().map(|p| policy_size(p)).sum();
-            if size > MAX_ROLE_POLICY_SIZE {
-                return Err(IamError::LimitExceeded(format!(
-                    "Maximum policy size of {MAX_ROLE_POLICY_SIZE} bytes exceeded for role {owner}"
-                )));
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    pub(crate) async fn iam_get_user_policy(
-        &self,
-        caller: &Caller,
-        user: String,
-        policy_name: String,
-    ) -> Result<(UserRecord, String), IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:GetUserPolicy",
-            &self.user_arn(caller, &user),
-            ConditionKeys::new(),
-        )
-        .await?;
-        let record = self.iam_get_user_record(caller, &user).await?;
-        let document = record.policies.get(&policy_name).cloned().ok_or_else(|| {
-            IamError::NoSuchEntity(format!(
-                "The user policy with name {policy_name} cannot be found."
-            ))
-        })?;
+    ) -> Result<(P, String), IamError> {
+        let action = format!("iam:Get{}Policy", P::ACTION);
+        self.authorized_principal::<P>(caller, &action, &name, ConditionKeys::new())
+            .await?;
+        let record = self.principal_record::<P>(caller, &name).await?;
+        let document = record
+            .policies()
+            .get(&policy_name)
+            .cloned()
+            .ok_or_else(|| no_such_policy::<P>(&policy_name))?;
         Ok((record, document))
     }
 
-    pub(crate) async fn iam_get_role_policy(
+    /// `ListUserPolicies` / `ListRolePolicies`.
+    pub(crate) async fn iam_list_policies<P: Stored>(
         &self,
         caller: &Caller,
-        role: String,
-        policy_name: String,
-    ) -> Result<(RoleRecord, String), IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:GetRolePolicy",
-            &self.role_arn(caller, &role),
-            ConditionKeys::new(),
-        )
-        .await?;
-        let record = self.iam_get_role_record(caller, &role).await?;
-        let document = record.policies.get(&policy_name).cloned().ok_or_else(|| {
-            IamError::NoSuchEntity(format!(
-                "The role policy with name {policy_name} cannot be found."
-            ))
-        })?;
-        Ok((record, document))
-    }
-
-    pub(crate) async fn iam_list_user_policies(
-        &self,
-        caller: &Caller,
-        user: String,
+        name: String,
     ) -> Result<Vec<String>, IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:ListUserPolicies",
-            &self.user_arn(caller, &user),
-            ConditionKeys::new(),
-        )
-        .await?;
-        let record = self.iam_get_user_record(caller, &user).await?;
-        Ok(record.policies.keys().cloned().collect())
+        let action = format!("iam:List{}Policies", P::ACTION);
+        self.authorized_principal::<P>(caller, &action, &name, ConditionKeys::new())
+            .await?;
+        let record = self.principal_record::<P>(caller, &name).await?;
+        Ok(record.policies().keys().cloned().collect())
     }
 
-    pub(crate) async fn iam_list_role_policies(
+    /// `DeleteUserPolicy` / `DeleteRolePolicy`.
+    pub(crate) async fn iam_delete_policy<P: Stored>(
         &self,
         caller: &Caller,
-        role: String,
-    ) -> Result<Vec<String>, IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:ListRolePolicies",
-            &self.role_arn(caller, &role),
-            ConditionKeys::new(),
-        )
-        .await?;
-        let record = self.iam_get_role_record(caller, &role).await?;
-        Ok(record.policies.keys().cloned().collect())
-    }
-
-    pub(crate) async fn iam_delete_user_policy(
-        &self,
-        caller: &Caller,
-        user: String,
+        name: String,
         policy_name: String,
     ) -> Result<(), IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:DeleteUserPolicy",
-            &self.user_arn(caller, &user),
-            ConditionKeys::new(),
-        )
-        .await?;
-        self.change_user(caller, &user, move |record| {
+        let action = format!("iam:Delete{}Policy", P::ACTION);
+        self.authorized_principal::<P>(caller, &action, &name, ConditionKeys::new())
+            .await?;
+        self.change_principal(caller, &name, move |record: &mut P| {
             record
-                .policies
+                .policies_mut()
                 .remove(&policy_name)
                 .map(|_| ())
-                .ok_or_else(|| {
-                    IamError::NoSuchEntity(format!(
-                        "The user policy with name {policy_name} cannot be found."
-                    ))
-                })
+                .ok_or_else(|| no_such_policy::<P>(&policy_name))
         })
         .await
     }
 
-    pub(crate) async fn iam_delete_role_policy(
+    /// `TagUser` / `TagRole`.
+    pub(crate) async fn iam_tag<P: Stored>(
         &self,
         caller: &Caller,
-        role: String,
-        policy_name: String,
-    ) -> Result<(), IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:DeleteRolePolicy",
-            &self.role_arn(caller, &role),
-            ConditionKeys::new(),
-        )
-        .await?;
-        self.change_role(caller, &role, move |record| {
-            record
-                .policies
-                .remove(&policy_name)
-                .map(|_| ())
-                .ok_or_else(|| {
-                    IamError::NoSuchEntity(format!(
-                        "The role policy with name {policy_name} cannot be found."
-                    ))
-                })
-        })
-        .await
-    }
-
-    pub(crate) async fn iam_tag_user(
-        &self,
-        caller: &Caller,
-        user: String,
+        name: String,
         tags: Vec<Tag>,
     ) -> Result<(), IamError> {
         let mut keys = ConditionKeys::new();
         add_request_tags(&mut keys, &tags);
-        self.authorize_iam(caller, "iam:TagUser", &self.user_arn(caller, &user), keys)
+        let action = format!("iam:Tag{}", P::ACTION);
+        self.authorized_principal::<P>(caller, &action, &name, keys)
             .await?;
-        self.change_user(caller, &user, move |record| {
-            record.tags = check_tags(&record.tags, &tags)?;
+        self.change_principal(caller, &name, move |record: &mut P| {
+            let merged = check_tags(record.tags_mut(), &tags)?;
+            *record.tags_mut() = merged;
             Ok(())
         })
         .await
     }
 
-    pub(crate) async fn iam_tag_role(
+    /// `UntagUser` / `UntagRole`.
+    pub(crate) async fn iam_untag<P: Stored>(
         &self,
         caller: &Caller,
-        role: String,
-        tags: Vec<Tag>,
-    ) -> Result<(), IamError> {
-        let mut keys = ConditionKeys::new();
-        add_request_tags(&mut keys, &tags);
-        self.authorize_iam(caller, "iam:TagRole", &self.role_arn(caller, &role), keys)
-            .await?;
-        self.change_role(caller, &role, move |record| {
-            record.tags = check_tags(&record.tags, &tags)?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub(crate) async fn iam_untag_user(
-        &self,
-        caller: &Caller,
-        user: String,
+        name: String,
         tag_keys: Vec<String>,
     ) -> Result<(), IamError> {
         let mut keys = ConditionKeys::new();
         keys.insert_many("aws:TagKeys", tag_keys.clone());
-        self.authorize_iam(caller, "iam:UntagUser", &self.user_arn(caller, &user), keys)
+        let action = format!("iam:Untag{}", P::ACTION);
+        self.authorized_principal::<P>(caller, &action, &name, keys)
             .await?;
-        self.change_user(caller, &user, move |record| {
+        self.change_principal(caller, &name, move |record: &mut P| {
             record
-                .tags
+                .tags_mut()
                 .retain(|t| !tag_keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
             Ok(())
         })
         .await
     }
 
-    pub(crate) async fn iam_untag_role(
+    /// `ListUserTags` / `ListRoleTags`.
+    pub(crate) async fn iam_list_tags<P: Stored>(
         &self,
         caller: &Caller,
-        role: String,
-        tag_keys: Vec<String>,
-    ) -> Result<(), IamError> {
-        let mut keys = ConditionKeys::new();
-        keys.insert_many("aws:TagKeys", tag_keys.clone());
-        self.authorize_iam(caller, "iam:UntagRole", &self.role_arn(caller, &role), keys)
+        name: String,
+    ) -> Result<Vec<Tag>, IamError> {
+        let action = format!("iam:List{}Tags", P::ACTION);
+        self.authorized_principal::<P>(caller, &action, &name, ConditionKeys::new())
             .await?;
-        self.change_role(caller, &role, move |record| {
-            record
-                .tags
-                .retain(|t| !tag_keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
-            Ok(())
-        })
-        .await
-    }
-
-    pub(crate) async fn iam_list_user_tags(
-        &self,
-        caller: &Caller,
-        user: String,
-    ) -> Result<Vec<Tag>, IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:ListUserTags",
-            &self.user_arn(caller, &user),
-            ConditionKeys::new(),
-        )
-        .await?;
-        Ok(self.iam_get_user_record(caller, &user).await?.tags)
-    }
-
-    pub(crate) async fn iam_list_role_tags(
-        &self,
-        caller: &Caller,
-        role: String,
-    ) -> Result<Vec<Tag>, IamError> {
-        self.authorize_iam(
-            caller,
-            "iam:ListRoleTags",
-            &self.role_arn(caller, &role),
-            ConditionKeys::new(),
-        )
-        .await?;
-        Ok(self.iam_get_role_record(caller, &role).await?.tags)
+        let mut record = self.principal_record::<P>(caller, &name).await?;
+        Ok(std::mem::take(record.tags_mut()))
     }
 }
 

@@ -274,14 +274,14 @@ pub(crate) async fn handle_iam(
         }
         Op::PutUserPolicy(q) => {
             state
-                .iam_put_user_policy(caller, q.user_name, q.policy_name, q.policy_document)
+                .iam_put_policy::<UserRecord>(caller, q.user_name, q.policy_name, q.policy_document)
                 .await?;
             r(&())
         }
         Op::GetUserPolicy(q) => {
             let policy_name = q.policy_name.clone();
             let (user, document) = state
-                .iam_get_user_policy(caller, q.user_name, q.policy_name)
+                .iam_get_policy::<UserRecord>(caller, q.user_name, q.policy_name)
                 .await?;
             r(&iam::GetUserPolicyResponse {
                 user_name: user.name,
@@ -290,7 +290,9 @@ pub(crate) async fn handle_iam(
             })
         }
         Op::ListUserPolicies(q) => {
-            let names = state.iam_list_user_policies(caller, q.user_name).await?;
+            let names = state
+                .iam_list_policies::<UserRecord>(caller, q.user_name)
+                .await?;
             let (policy_names, is_truncated, marker) =
                 page(names, q.marker.as_deref(), q.max_items)?;
             r(&iam::ListPoliciesResponse {
@@ -301,20 +303,20 @@ pub(crate) async fn handle_iam(
         }
         Op::DeleteUserPolicy(q) => {
             state
-                .iam_delete_user_policy(caller, q.user_name, q.policy_name)
+                .iam_delete_policy::<UserRecord>(caller, q.user_name, q.policy_name)
                 .await?;
             r(&())
         }
         Op::PutRolePolicy(q) => {
             state
-                .iam_put_role_policy(caller, q.role_name, q.policy_name, q.policy_document)
+                .iam_put_policy::<RoleRecord>(caller, q.role_name, q.policy_name, q.policy_document)
                 .await?;
             r(&())
         }
         Op::GetRolePolicy(q) => {
             let policy_name = q.policy_name.clone();
             let (role, document) = state
-                .iam_get_role_policy(caller, q.role_name, q.policy_name)
+                .iam_get_policy::<RoleRecord>(caller, q.role_name, q.policy_name)
                 .await?;
             r(&iam::GetRolePolicyResponse {
                 role_name: role.name,
@@ -323,7 +325,9 @@ pub(crate) async fn handle_iam(
             })
         }
         Op::ListRolePolicies(q) => {
-            let names = state.iam_list_role_policies(caller, q.role_name).await?;
+            let names = state
+                .iam_list_policies::<RoleRecord>(caller, q.role_name)
+                .await?;
             let (policy_names, is_truncated, marker) =
                 page(names, q.marker.as_deref(), q.max_items)?;
             r(&iam::ListPoliciesResponse {
@@ -334,36 +338,38 @@ pub(crate) async fn handle_iam(
         }
         Op::DeleteRolePolicy(q) => {
             state
-                .iam_delete_role_policy(caller, q.role_name, q.policy_name)
+                .iam_delete_policy::<RoleRecord>(caller, q.role_name, q.policy_name)
                 .await?;
             r(&())
         }
         Op::TagUser(q) => {
             state
-                .iam_tag_user(caller, q.user_name, core_tags(Some(q.tags)))
+                .iam_tag::<UserRecord>(caller, q.user_name, core_tags(Some(q.tags)))
                 .await?;
             r(&())
         }
         Op::TagRole(q) => {
             state
-                .iam_tag_role(caller, q.role_name, core_tags(Some(q.tags)))
+                .iam_tag::<RoleRecord>(caller, q.role_name, core_tags(Some(q.tags)))
                 .await?;
             r(&())
         }
         Op::UntagUser(q) => {
             state
-                .iam_untag_user(caller, q.user_name, q.tag_keys)
+                .iam_untag::<UserRecord>(caller, q.user_name, q.tag_keys)
                 .await?;
             r(&())
         }
         Op::UntagRole(q) => {
             state
-                .iam_untag_role(caller, q.role_name, q.tag_keys)
+                .iam_untag::<RoleRecord>(caller, q.role_name, q.tag_keys)
                 .await?;
             r(&())
         }
         Op::ListUserTags(q) => {
-            let tags = state.iam_list_user_tags(caller, q.user_name).await?;
+            let tags = state
+                .iam_list_tags::<UserRecord>(caller, q.user_name)
+                .await?;
             let (tags, is_truncated, marker) = page(tags, q.marker.as_deref(), q.max_items)?;
             r(&iam::ListTagsResponse {
                 tags: wire_tags(&tags),
@@ -372,7 +378,9 @@ pub(crate) async fn handle_iam(
             })
         }
         Op::ListRoleTags(q) => {
-            let tags = state.iam_list_role_tags(caller, q.role_name).await?;
+            let tags = state
+                .iam_list_tags::<RoleRecord>(caller, q.role_name)
+                .await?;
             let (tags, is_truncated, marker) = page(tags, q.marker.as_deref(), q.max_items)?;
             r(&iam::ListTagsResponse {
                 tags: wire_tags(&tags),
