@@ -29,6 +29,12 @@ pub enum KmsError {
     InvalidKeyUsage(String),
     #[error("{0}")]
     InvalidMarker(String),
+    /// Verify found the signature wrong: AWS answers with an error, never `SignatureValid: false`.
+    #[error("")]
+    InvalidSignature,
+    /// VerifyMac found the MAC wrong.
+    #[error("")]
+    InvalidMac,
     #[error("{0}")]
     Validation(String),
     #[error("{0}")]

@@ -163,6 +163,19 @@ impl KeyRecord {
         }
     }
 
+    /// Only symmetric encryption keys rotate: asymmetric and HMAC keys keep their material
+    /// for life, as in AWS.
+    fn check_rotatable(&self, operation: &str) -> Result<(), KmsError> {
+        if self.key_spec == "SYMMETRIC_DEFAULT" {
+            return Ok(());
+        }
+        Err(KmsError::UnsupportedOperation(format!(
+            "{} has key spec {}: {operation} is supported only for symmetric encryption KMS keys.",
+            self.arn(),
+            self.key_spec
+        )))
+    }
+
     pub fn enable(&mut self) -> Result<(), KmsError> {
         self.check_not_pending_deletion()?;
         self.state = KeyState::Enabled;
@@ -227,6 +240,7 @@ impl KeyRecord {
         let days = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         check_rotation_period(days)?;
         self.check_customer_managed("EnableKeyRotation")?;
+        self.check_rotatable("EnableKeyRotation")?;
         self.check_usable()?;
         self.auto_rotation = Some(AutoRotation {
             period_days: days,
@@ -237,6 +251,7 @@ impl KeyRecord {
 
     pub fn disable_rotation(&mut self) -> Result<(), KmsError> {
         self.check_customer_managed("DisableKeyRotation")?;
+        self.check_rotatable("DisableKeyRotation")?;
         self.check_usable()?;
         self.auto_rotation = None;
         Ok(())
@@ -247,6 +262,7 @@ impl KeyRecord {
     pub fn rotate(&mut self, now: UnixMillis, kind: RotationType) -> Result<u32, KmsError> {
         if kind == RotationType::OnDemand {
             self.check_customer_managed("RotateKeyOnDemand")?;
+            self.check_rotatable("RotateKeyOnDemand")?;
             self.check_usable()?;
             let done = self
                 .rotations

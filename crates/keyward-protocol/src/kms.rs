@@ -92,6 +92,14 @@ kms_operations! {
     ListRetirableGrants(ListRetirableGrantsRequest),
     RetireGrant(RetireGrantRequest),
     RevokeGrant(RevokeGrantRequest),
+    Sign(SignRequest),
+    Verify(VerifyRequest),
+    GetPublicKey(GetPublicKeyRequest),
+    GenerateMac(GenerateMacRequest),
+    VerifyMac(VerifyMacRequest),
+    GenerateDataKeyPair(GenerateDataKeyPairRequest),
+    GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairWithoutPlaintextRequest),
+    DeriveSharedSecret(DeriveSharedSecretRequest),
 }
 
 impl KmsOperation {

@@ -136,7 +136,10 @@ fn decode_answers_each_failure_with_its_exception() {
     assert_eq!(code("Encrypt", "{"), "SerializationException");
     assert_eq!(code("Encrypt", r#"{"KeyId":"k"}"#), "ValidationException");
     assert_eq!(
-        code("GetPublicKey", r#"{"KeyId":"k"}"#),
+        code(
+            "GetParametersForImport",
+            r#"{"KeyId":"k","WrappingAlgorithm":"RSAES_OAEP_SHA_256","WrappingKeySpec":"RSA_2048"}"#
+        ),
         "UnsupportedOperationException"
     );
     for operation in KmsOperation::SUPPORTED {

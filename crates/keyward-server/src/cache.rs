@@ -10,19 +10,28 @@ use keyward_core::grant::GrantRecord;
 use keyward_core::key::KeyRecord;
 use keyward_core::policy::{PolicyDocument, PolicyKind};
 use keyward_core::{KmsError, Store};
-use keyward_crypto::{RootKey, SymmetricMaterial};
+use keyward_crypto::{KeySpec, RootKey, SymmetricMaterial};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 /// The AAD that binds wrapped material to its key and version.
 pub(crate) fn material_aad(key_arn: &str, version: u32) -> Vec<u8> {
     format!("{key_arn}#material-version={version}").into_bytes()
 }
 
+/// One version of a key's material, unwrapped: the AES key of a symmetric encryption key,
+/// or the bytes of any other kind (an HMAC key, a PKCS#8 private key).
+enum Material {
+    Symmetric(SymmetricMaterial),
+    Other(Zeroizing<Vec<u8>>),
+}
+
 /// A key as the hot path needs it: its record, every version of its material, its compiled
 /// key policy and its grants.
 pub(crate) struct LoadedKey {
     pub record: KeyRecord,
-    materials: BTreeMap<u32, SymmetricMaterial>,
+    pub spec: KeySpec,
+    materials: BTreeMap<u32, Material>,
     /// `None` when the stored policy does not parse: then the policy allows nothing.
     pub policy: Option<PolicyDocument>,
     /// The policy as in force: principals deleted since it was stored show their unique id.
@@ -31,14 +40,30 @@ pub(crate) struct LoadedKey {
 }
 
 impl LoadedKey {
+    /// A version of a symmetric encryption key's material; `None` for other kinds of key.
     pub fn material(&self, version: u32) -> Option<&SymmetricMaterial> {
-        self.materials.get(&version)
+        match self.materials.get(&version)? {
+            Material::Symmetric(material) => Some(material),
+            Material::Other(_) => None,
+        }
     }
 
     pub fn current_material(&self) -> Result<&SymmetricMaterial, KmsError> {
-        self.material(self.record.current_material).ok_or_else(|| {
-            KmsError::Internal(format!("key {} lacks its current material", self.record.id))
-        })
+        self.material(self.record.current_material)
+            .ok_or_else(|| self.lacks_material())
+    }
+
+    /// The current material of an asymmetric or HMAC key, as stored: PKCS#8 DER of the
+    /// private key, or the HMAC key.
+    pub fn private_material(&self) -> Result<&[u8], KmsError> {
+        match self.materials.get(&self.record.current_material) {
+            Some(Material::Other(bytes)) => Ok(bytes.as_slice()),
+            _ => Err(self.lacks_material()),
+        }
+    }
+
+    fn lacks_material(&self) -> KmsError {
+        KmsError::Internal(format!("key {} lacks its current material", self.record.id))
     }
 }
 
@@ -70,6 +95,8 @@ impl KeyCache {
             return Ok(None);
         };
         let arn = record.arn();
+        let spec = KeySpec::parse(&record.key_spec)
+            .ok_or_else(|| KmsError::Internal(format!("key {arn} has an unknown key spec")))?;
         let mut materials = BTreeMap::new();
         for row in store.materials(id)? {
             let bytes = root
@@ -77,7 +104,13 @@ impl KeyCache {
                 .map_err(|e| {
                     KmsError::Internal(format!("material {} of {arn}: {e}", row.version))
                 })?;
-            materials.insert(row.version, SymmetricMaterial::from_bytes(&bytes)?);
+            let material = match spec {
+                KeySpec::SymmetricDefault => {
+                    Material::Symmetric(SymmetricMaterial::from_bytes(&bytes)?)
+                }
+                _ => Material::Other(bytes),
+            };
+            materials.insert(row.version, material);
         }
         let policy_text = crate::bindings::effective_in(
             store,
@@ -96,6 +129,7 @@ impl KeyCache {
         let grants = store.list_grants(id)?;
         let loaded = Arc::new(LoadedKey {
             record,
+            spec,
             materials,
             policy,
             policy_text,

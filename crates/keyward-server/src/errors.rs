@@ -17,6 +17,8 @@ pub(crate) fn kms_to_wire(err: &KmsError) -> WireError {
         KmsError::InvalidCiphertext => ("InvalidCiphertextException", String::new()),
         KmsError::InvalidKeyUsage(m) => ("InvalidKeyUsageException", m.clone()),
         KmsError::InvalidMarker(m) => ("InvalidMarkerException", m.clone()),
+        KmsError::InvalidSignature => ("KMSInvalidSignatureException", String::new()),
+        KmsError::InvalidMac => ("KMSInvalidMacException", String::new()),
         KmsError::Validation(m) => ("ValidationException", m.clone()),
         KmsError::UnsupportedOperation(m) => ("UnsupportedOperationException", m.clone()),
         KmsError::LimitExceeded(m) => ("LimitExceededException", m.clone()),

@@ -27,6 +27,17 @@ wire_enums! {
         Aes256 = "AES_256",
         Aes128 = "AES_128",
     }
+    DataKeyPairSpec {
+        Rsa2048 = "RSA_2048",
+        Rsa3072 = "RSA_3072",
+        Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256",
+        EccNistP384 = "ECC_NIST_P384",
+        EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        Sm2 = "SM2",
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    }
     DryRunModifierType {
         IgnoreCiphertext = "IGNORE_CIPHERTEXT",
     }
@@ -123,6 +134,11 @@ wire_enums! {
         HmacSha256 = "HMAC_SHA_256",
         HmacSha384 = "HMAC_SHA_384",
         HmacSha512 = "HMAC_SHA_512",
+    }
+    MessageType {
+        Raw = "RAW",
+        Digest = "DIGEST",
+        ExternalMu = "EXTERNAL_MU",
     }
     MultiRegionKeyType {
         Primary = "PRIMARY",

@@ -357,3 +357,94 @@ pub struct RevokeGrantRequest {
     pub grant_id: String,
     pub dry_run: Option<bool>,
 }
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct SignRequest {
+    pub key_id: String,
+    pub message: Blob,
+    pub message_type: Option<MessageType>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub signing_algorithm: SigningAlgorithmSpec,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyRequest {
+    pub key_id: String,
+    pub message: Blob,
+    pub message_type: Option<MessageType>,
+    pub signature: Blob,
+    pub signing_algorithm: SigningAlgorithmSpec,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyRequest {
+    pub key_id: String,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateMacRequest {
+    pub message: Blob,
+    pub key_id: String,
+    pub mac_algorithm: MacAlgorithmSpec,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacRequest {
+    pub message: Blob,
+    pub key_id: String,
+    pub mac_algorithm: MacAlgorithmSpec,
+    pub mac: Blob,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairRequest {
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub key_id: String,
+    pub key_pair_spec: DataKeyPairSpec,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<RecipientInfo>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairWithoutPlaintextRequest {
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub key_id: String,
+    pub key_pair_spec: DataKeyPairSpec,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretRequest {
+    pub key_id: String,
+    pub key_agreement_algorithm: KeyAgreementAlgorithmSpec,
+    pub public_key: Blob,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub recipient: Option<RecipientInfo>,
+}

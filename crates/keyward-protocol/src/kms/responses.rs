@@ -408,3 +408,125 @@ pub struct GrantListEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraints: Option<GrantConstraints>,
 }
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct SignResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithm: Option<SigningAlgorithmSpec>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_valid: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithm: Option<SigningAlgorithmSpec>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_master_key_spec: Option<CustomerMasterKeySpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_spec: Option<KeySpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_usage: Option<KeyUsage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<EncryptionAlgorithmSpec>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<SigningAlgorithmSpec>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithmSpec>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateMacResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithm: Option<MacAlgorithmSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_valid: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithm: Option<MacAlgorithmSpec>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_ciphertext_blob: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_plaintext: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_pair_spec: Option<DataKeyPairSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ciphertext_for_recipient: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairWithoutPlaintextResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_ciphertext_blob: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_pair_spec: Option<DataKeyPairSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_secret: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ciphertext_for_recipient: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithm: Option<KeyAgreementAlgorithmSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_origin: Option<OriginType>,
+}

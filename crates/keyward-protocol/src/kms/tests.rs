@@ -19,7 +19,7 @@ fn example_of(shape: &str) -> Value {
 #[test]
 fn every_supported_operation_is_in_the_model() {
     let model = ServiceModel::kms();
-    assert_eq!(KmsOperation::SUPPORTED.len(), 34);
+    assert_eq!(KmsOperation::SUPPORTED.len(), 42);
     for operation in KmsOperation::SUPPORTED {
         assert!(model.has_operation(operation), "{operation}");
     }
@@ -114,6 +114,23 @@ fn every_response_member_round_trips_under_its_wire_name() {
         ("ListGrantsResponse", round_trip::<ListGrantsResponse>),
         ("GrantListEntry", round_trip::<GrantListEntry>),
         ("GrantConstraints", round_trip::<GrantConstraints>),
+        ("SignResponse", round_trip::<SignResponse>),
+        ("VerifyResponse", round_trip::<VerifyResponse>),
+        ("GetPublicKeyResponse", round_trip::<GetPublicKeyResponse>),
+        ("GenerateMacResponse", round_trip::<GenerateMacResponse>),
+        ("VerifyMacResponse", round_trip::<VerifyMacResponse>),
+        (
+            "GenerateDataKeyPairResponse",
+            round_trip::<GenerateDataKeyPairResponse>,
+        ),
+        (
+            "GenerateDataKeyPairWithoutPlaintextResponse",
+            round_trip::<GenerateDataKeyPairWithoutPlaintextResponse>,
+        ),
+        (
+            "DeriveSharedSecretResponse",
+            round_trip::<DeriveSharedSecretResponse>,
+        ),
     ];
     for (shape, round_trip) in cases {
         let value = example_of(shape);
@@ -148,6 +165,7 @@ fn every_enum_has_exactly_the_model_values() {
     let model = ServiceModel::kms();
     let cases = enum_cases! {
         "CustomerMasterKeySpec" => CustomerMasterKeySpec,
+        "DataKeyPairSpec" => DataKeyPairSpec,
         "DataKeySpec" => DataKeySpec,
         "DryRunModifierType" => DryRunModifierType,
         "EncryptionAlgorithmSpec" => EncryptionAlgorithmSpec,
@@ -163,6 +181,7 @@ fn every_enum_has_exactly_the_model_values() {
         "KeyState" => KeyState,
         "KeyUsageType" => KeyUsage,
         "MacAlgorithmSpec" => MacAlgorithmSpec,
+        "MessageType" => MessageType,
         "MultiRegionKeyType" => MultiRegionKeyType,
         "OriginType" => OriginType,
         "RotationType" => RotationType,
@@ -183,12 +202,15 @@ fn every_enum_has_exactly_the_model_values() {
 #[test]
 fn unsupported_operations_are_checked_then_refused() {
     let error = KmsOperation::decode(
-        "Sign",
-        br#"{"KeyId":"k","Message":"AA==","SigningAlgorithm":"ECDSA_SHA_256"}"#,
+        "ImportKeyMaterial",
+        br#"{"KeyId":"k","ImportToken":"AA==","EncryptedKeyMaterial":"AA=="}"#,
     )
     .unwrap_err();
     assert_eq!(error.code, "UnsupportedOperationException");
-    assert_eq!(error.message, "Sign is not supported by this server yet.");
+    assert_eq!(
+        error.message,
+        "ImportKeyMaterial is not supported by this server yet."
+    );
     let error = KmsOperation::decode("Sign", b"{}").unwrap_err();
     assert_eq!(error.code, "ValidationException");
 }

@@ -11,25 +11,15 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::access::Access;
-use super::{key_material_id, Naming};
+use super::asymmetric::{public_decrypt, public_encrypt};
+use super::{key_material_id, require_symmetric, Naming};
 use crate::auth::Caller;
 use crate::cache::LoadedKey;
 use crate::state::AppState;
 
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
-fn check_algorithm(algorithm: Option<&EncryptionAlgorithmSpec>) -> Result<(), KmsError> {
-    match algorithm {
-        None => Ok(()),
-        Some(a) if a.as_str() == SYMMETRIC_DEFAULT => Ok(()),
-        Some(a) => Err(KmsError::InvalidKeyUsage(format!(
-            "The encryption algorithm {} is not valid for a symmetric encryption KMS key.",
-            a.as_str()
-        ))),
-    }
-}
-
-fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+pub(super) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         return Err(KmsError::DryRun);
     }
@@ -40,7 +30,9 @@ pub(super) fn seal(
     key: &LoadedKey,
     context: &BTreeMap<String, String>,
     plaintext: &[u8],
+    operation: &str,
 ) -> Result<Vec<u8>, KmsError> {
+    require_symmetric(key, operation)?;
     key.record.check_usable()?;
     let material = key.current_material()?;
     Ok(keyward_crypto::encrypt(
@@ -62,9 +54,8 @@ pub(super) async fn open(
     key_id: Option<&str>,
     context: &BTreeMap<String, String>,
     access: Access,
+    operation: &str,
 ) -> Result<(Arc<LoadedKey>, u32, Zeroizing<Vec<u8>>), KmsError> {
-    let header = keyward_crypto::parse_header(blob)?;
-    let blob_key = Uuid::from_bytes(header.key_id);
     let access = access
         .context(context)
         .key("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT);
@@ -73,12 +64,17 @@ pub(super) async fn open(
             let key = state
                 .resolve(caller, requested, Naming::KeyOrAlias, access)
                 .await?;
-            if key.record.id != blob_key {
+            require_symmetric(&key, operation)?;
+            let header = keyward_crypto::parse_header(blob)?;
+            if key.record.id != Uuid::from_bytes(header.key_id) {
                 return Err(KmsError::IncorrectKey);
             }
             key
         }
-        None => match state.load_key(blob_key).await? {
+        None => match state
+            .load_key(Uuid::from_bytes(keyward_crypto::parse_header(blob)?.key_id))
+            .await?
+        {
             Some(key) if key.record.is_in(&caller.region, &caller.account) => {
                 state.authorize_key(caller, &key, &access).await?;
                 key
@@ -87,11 +83,86 @@ pub(super) async fn open(
         },
     };
     key.record.check_usable()?;
+    let header = keyward_crypto::parse_header(blob)?;
     let material = key
         .material(header.material_version)
         .ok_or(KmsError::InvalidCiphertext)?;
     let plaintext = keyward_crypto::decrypt(material, blob, context)?;
     Ok((key, header.material_version, plaintext))
+}
+
+pub(super) async fn encrypt(
+    state: &AppState,
+    caller: &Caller,
+    r: EncryptRequest,
+) -> Result<EncryptResponse, KmsError> {
+    let algorithm = algorithm_name(r.encryption_algorithm.as_ref());
+    let context = r.encryption_context.unwrap_or_default();
+    let access = Access::new("kms:Encrypt")
+        .context(&context)
+        .key("kms:EncryptionAlgorithm", algorithm);
+    let key = state
+        .resolve(caller, &r.key_id, Naming::KeyOrAlias, access)
+        .await?;
+    let blob = seal_with(&key, algorithm, &context, r.plaintext.as_bytes(), "Encrypt").await?;
+    dry_run(r.dry_run)?;
+    Ok(EncryptResponse {
+        ciphertext_blob: Some(Blob::from(blob)),
+        key_id: Some(key.record.arn()),
+        encryption_algorithm: EncryptionAlgorithmSpec::from_wire(algorithm),
+    })
+}
+
+fn algorithm_name(algorithm: Option<&EncryptionAlgorithmSpec>) -> &'static str {
+    algorithm.map_or(SYMMETRIC_DEFAULT, |a| a.as_str())
+}
+
+/// Encrypts under `key` with `algorithm`: Keyward's symmetric format, or RSAES-OAEP.
+async fn seal_with(
+    key: &Arc<LoadedKey>,
+    algorithm: &'static str,
+    context: &BTreeMap<String, String>,
+    plaintext: &[u8],
+    operation: &str,
+) -> Result<Vec<u8>, KmsError> {
+    if algorithm == SYMMETRIC_DEFAULT {
+        seal(key, context, plaintext, operation)
+    } else {
+        public_encrypt(key, algorithm, context, plaintext, operation).await
+    }
+}
+
+/// What a decryption found: the key, the material version of a symmetric blob, and the
+/// plaintext.
+type Opened = (Arc<LoadedKey>, Option<u32>, Zeroizing<Vec<u8>>);
+
+/// Decrypts a blob made by [`seal_with`]. An RSAES-OAEP ciphertext carries no key id, so
+/// it needs `KeyId`.
+#[allow(clippy::too_many_arguments)]
+async fn open_with(
+    state: &AppState,
+    caller: &Caller,
+    blob: &[u8],
+    key_id: Option<&str>,
+    algorithm: &'static str,
+    context: &BTreeMap<String, String>,
+    access: Access,
+    operation: &str,
+) -> Result<Opened, KmsError> {
+    if algorithm == SYMMETRIC_DEFAULT {
+        let (key, version, plaintext) =
+            open(state, caller, blob, key_id, context, access, operation).await?;
+        return Ok((key, Some(version), plaintext));
+    }
+    let key_id = key_id.ok_or(KmsError::InvalidCiphertext)?;
+    let access = access
+        .context(context)
+        .key("kms:EncryptionAlgorithm", algorithm);
+    let key = state
+        .resolve(caller, key_id, Naming::KeyOrAlias, access)
+        .await?;
+    let plaintext = public_decrypt(&key, algorithm, context, blob, operation).await?;
+    Ok((key, None, plaintext))
 }
 
 fn blob_required(blob: Option<Blob>, member: &str) -> Result<Blob, KmsError> {
@@ -102,34 +173,12 @@ fn blob_required(blob: Option<Blob>, member: &str) -> Result<Blob, KmsError> {
     })
 }
 
-pub(super) async fn encrypt(
-    state: &AppState,
-    caller: &Caller,
-    r: EncryptRequest,
-) -> Result<EncryptResponse, KmsError> {
-    check_algorithm(r.encryption_algorithm.as_ref())?;
-    let context = r.encryption_context.unwrap_or_default();
-    let access = Access::new("kms:Encrypt")
-        .context(&context)
-        .key("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT);
-    let key = state
-        .resolve(caller, &r.key_id, Naming::KeyOrAlias, access)
-        .await?;
-    let blob = seal(&key, &context, r.plaintext.as_bytes())?;
-    dry_run(r.dry_run)?;
-    Ok(EncryptResponse {
-        ciphertext_blob: Some(Blob::from(blob)),
-        key_id: Some(key.record.arn()),
-        encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-    })
-}
-
 pub(super) async fn decrypt(
     state: &AppState,
     caller: &Caller,
     r: DecryptRequest,
 ) -> Result<DecryptResponse, KmsError> {
-    check_algorithm(r.encryption_algorithm.as_ref())?;
+    let algorithm = algorithm_name(r.encryption_algorithm.as_ref());
     if r.recipient.is_some() {
         return Err(KmsError::UnsupportedOperation(
             "Recipient (Nitro Enclaves attestation) is not supported.".into(),
@@ -137,21 +186,23 @@ pub(super) async fn decrypt(
     }
     let blob = blob_required(r.ciphertext_blob, "ciphertextBlob")?;
     let context = r.encryption_context.unwrap_or_default();
-    let (key, version, plaintext) = open(
+    let (key, version, plaintext) = open_with(
         state,
         caller,
         blob.as_bytes(),
         r.key_id.as_deref(),
+        algorithm,
         &context,
         Access::new("kms:Decrypt"),
+        "Decrypt",
     )
     .await?;
     dry_run(r.dry_run)?;
     Ok(DecryptResponse {
         key_id: Some(key.record.arn()),
         plaintext: Some(Blob::from(plaintext)),
-        encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-        key_material_id: Some(key_material_id(&key.record.id, version)),
+        encryption_algorithm: EncryptionAlgorithmSpec::from_wire(algorithm),
+        key_material_id: version.map(|v| key_material_id(&key.record.id, v)),
         ..DecryptResponse::default()
     })
 }
@@ -161,39 +212,50 @@ pub(super) async fn re_encrypt(
     caller: &Caller,
     r: ReEncryptRequest,
 ) -> Result<ReEncryptResponse, KmsError> {
-    check_algorithm(r.source_encryption_algorithm.as_ref())?;
-    check_algorithm(r.destination_encryption_algorithm.as_ref())?;
+    let source_algorithm = algorithm_name(r.source_encryption_algorithm.as_ref());
+    let destination_algorithm = algorithm_name(r.destination_encryption_algorithm.as_ref());
     let blob = blob_required(r.ciphertext_blob, "ciphertextBlob")?;
     let source_context = r.source_encryption_context.unwrap_or_default();
-    let (source, source_version, plaintext) = open(
+    let (source, source_version, plaintext) = open_with(
         state,
         caller,
         blob.as_bytes(),
         r.source_key_id.as_deref(),
+        source_algorithm,
         &source_context,
         Access::new("kms:ReEncryptFrom"),
+        "ReEncrypt",
     )
     .await?;
     let destination_context = r.destination_encryption_context.unwrap_or_default();
     let access = Access::new("kms:ReEncryptTo")
         .context(&destination_context)
-        .key("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT);
+        .key("kms:EncryptionAlgorithm", destination_algorithm);
     let destination = state
         .resolve(caller, &r.destination_key_id, Naming::KeyOrAlias, access)
         .await?;
-    let sealed = seal(&destination, &destination_context, &plaintext)?;
+    let sealed = seal_with(
+        &destination,
+        destination_algorithm,
+        &destination_context,
+        &plaintext,
+        "ReEncrypt",
+    )
+    .await?;
     dry_run(r.dry_run)?;
+    let symmetric_destination = destination_algorithm == SYMMETRIC_DEFAULT;
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob::from(sealed)),
         source_key_id: Some(source.record.arn()),
         key_id: Some(destination.record.arn()),
-        source_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-        destination_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-        source_key_material_id: Some(key_material_id(&source.record.id, source_version)),
+        source_encryption_algorithm: EncryptionAlgorithmSpec::from_wire(source_algorithm),
+        destination_encryption_algorithm: EncryptionAlgorithmSpec::from_wire(destination_algorithm),
+        source_key_material_id: source_version.map(|v| key_material_id(&source.record.id, v)),
         destination_key_material_id: Some(key_material_id(
             &destination.record.id,
             destination.record.current_material,
-        )),
+        ))
+        .filter(|_| symmetric_destination),
     })
 }
 
@@ -211,6 +273,7 @@ fn data_key_length(
 }
 
 /// A fresh data key and its ciphertext under `key`.
+#[allow(clippy::too_many_arguments)] // each is one member of the request or its audit
 pub(super) async fn data_key(
     state: &AppState,
     caller: &Caller,
@@ -219,14 +282,16 @@ pub(super) async fn data_key(
     key_spec: Option<&DataKeySpec>,
     context: &BTreeMap<String, String>,
     access: Access,
+    operation: &str,
 ) -> Result<(Arc<LoadedKey>, Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
     let length = data_key_length(number_of_bytes, key_spec)?;
     let key = state
         .resolve(caller, key_id, Naming::KeyOrAlias, access.context(context))
         .await?;
+    require_symmetric(&key, operation)?;
     key.record.check_usable()?;
     let plaintext = keyward_crypto::random_bytes(length)?;
-    let blob = seal(&key, context, &plaintext)?;
+    let blob = seal(&key, context, &plaintext, operation)?;
     Ok((key, plaintext, blob))
 }
 
@@ -249,6 +314,7 @@ pub(super) async fn generate_data_key(
         r.key_spec.as_ref(),
         &context,
         Access::new("kms:GenerateDataKey"),
+        "GenerateDataKey",
     )
     .await?;
     dry_run(r.dry_run)?;
@@ -275,6 +341,7 @@ pub(super) async fn generate_data_key_without_plaintext(
         r.key_spec.as_ref(),
         &context,
         Access::new("kms:GenerateDataKeyWithoutPlaintext"),
+        "GenerateDataKeyWithoutPlaintext",
     )
     .await?;
     dry_run(r.dry_run)?;

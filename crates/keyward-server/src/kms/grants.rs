@@ -389,24 +389,63 @@ fn check_constraints(
     Ok(())
 }
 
+/// Grant operations every key supports.
+const COMMON_OPERATIONS: &[GrantOperation] = &[
+    GrantOperation::CreateGrant,
+    GrantOperation::RetireGrant,
+    GrantOperation::DescribeKey,
+];
+
+/// The grant operations of a key other than a symmetric encryption key, by key usage.
+fn operations_for_usage(usage: &str) -> &'static [GrantOperation] {
+    use GrantOperation as Op;
+    match usage {
+        "ENCRYPT_DECRYPT" => &[
+            Op::Encrypt,
+            Op::Decrypt,
+            Op::ReEncryptFrom,
+            Op::ReEncryptTo,
+            Op::GetPublicKey,
+        ],
+        "SIGN_VERIFY" => &[Op::Sign, Op::Verify, Op::GetPublicKey],
+        "GENERATE_VERIFY_MAC" => &[Op::GenerateMac, Op::VerifyMac],
+        "KEY_AGREEMENT" => &[Op::DeriveSharedSecret, Op::GetPublicKey],
+        _ => &[],
+    }
+}
+
 /// The operations must be ones the key supports (AWS's `ValidationException`).
 fn check_operations_for_key(
     key: &LoadedKey,
     operations: &[GrantOperation],
 ) -> Result<(), KmsError> {
-    if key.record.key_spec != "SYMMETRIC_DEFAULT" {
-        return Ok(());
-    }
+    let symmetric = key.record.key_spec == "SYMMETRIC_DEFAULT";
+    let allowed = |op: &GrantOperation| {
+        if symmetric {
+            SYMMETRIC_OPERATIONS.contains(op)
+        } else {
+            COMMON_OPERATIONS.contains(op)
+                || operations_for_usage(&key.record.key_usage).contains(op)
+        }
+    };
     let unsupported: Vec<&str> = operations
         .iter()
-        .filter(|op| !SYMMETRIC_OPERATIONS.contains(op))
+        .filter(|op| !allowed(op))
         .map(|op| op.as_str())
         .collect();
     if unsupported.is_empty() {
         return Ok(());
     }
+    let kind = if symmetric {
+        "a symmetric encryption KMS key".to_owned()
+    } else {
+        format!(
+            "a KMS key with key spec {} and key usage {}",
+            key.record.key_spec, key.record.key_usage
+        )
+    };
     Err(KmsError::Validation(format!(
-        "Grant operations {} are not supported for a symmetric encryption KMS key.",
+        "Grant operations {} are not supported for {kind}.",
         unsupported.join(", ")
     )))
 }

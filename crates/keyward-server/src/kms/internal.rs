@@ -27,8 +27,17 @@ pub(crate) async fn generate_data_key(
 ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, String), KmsError> {
     let bytes = i32::try_from(length).map_err(|_| KmsError::Internal("data key length".into()))?;
     let access = Access::new("kms:GenerateDataKey").via(invoked_by_service(invoked_by), caller);
-    let result =
-        super::crypto::data_key(state, caller, key_id, Some(bytes), None, context, access).await;
+    let result = super::crypto::data_key(
+        state,
+        caller,
+        key_id,
+        Some(bytes),
+        None,
+        context,
+        access,
+        "GenerateDataKey",
+    )
+    .await;
     let key_arn = result.as_ref().ok().map(|(key, _, _)| key.record.arn());
     let parameters =
         json!({"keyId": key_id, "encryptionContext": context, "numberOfBytes": length});
@@ -66,7 +75,7 @@ pub(crate) async fn encrypt(
         let key = state
             .resolve(caller, key_id, super::Naming::KeyOrAlias, access)
             .await?;
-        let blob = super::crypto::seal(&key, context, plaintext)?;
+        let blob = super::crypto::seal(&key, context, plaintext, "Encrypt")?;
         Ok::<_, KmsError>((blob, key.record.arn()))
     }
     .await;
@@ -96,7 +105,7 @@ pub(crate) async fn decrypt(
     context: &BTreeMap<String, String>,
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
     let access = Access::new("kms:Decrypt").via(invoked_by_service(invoked_by), caller);
-    let result = super::crypto::open(state, caller, blob, None, context, access).await;
+    let result = super::crypto::open(state, caller, blob, None, context, access, "Decrypt").await;
     let key_arn = match &result {
         Ok((key, _, _)) => Some(key.record.arn()),
         // Name the key the blob claims, so a refused decrypt shows which key it concerned.

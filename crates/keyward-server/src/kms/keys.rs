@@ -23,6 +23,7 @@ const MAX_TAGS: usize = 50;
 
 pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
     let pending = record.state == CoreKeyState::PendingDeletion;
+    let algorithms = algorithms(record);
     KeyMetadata {
         aws_account_id: Some(record.account.clone()),
         key_id: record.id.to_string(),
@@ -40,16 +41,86 @@ pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
         key_manager: Some(wire_manager(record.manager)),
         customer_master_key_spec: CustomerMasterKeySpec::from_wire(&record.key_spec),
         key_spec: KeySpec::from_wire(&record.key_spec),
-        encryption_algorithms: Some(vec![EncryptionAlgorithmSpec::SymmetricDefault]),
+        encryption_algorithms: algorithms.encryption,
+        signing_algorithms: algorithms.signing,
+        mac_algorithms: algorithms.mac,
+        key_agreement_algorithms: algorithms.key_agreement,
         multi_region: Some(false),
         pending_deletion_window_in_days: record
             .pending_window_days
             .filter(|_| pending)
             .map(i32::try_from)
             .and_then(Result::ok),
-        current_key_material_id: Some(key_material_id(&record.id, record.current_material)),
+        current_key_material_id: Some(key_material_id(&record.id, record.current_material))
+            .filter(|_| record.key_spec == SYMMETRIC_DEFAULT),
         ..KeyMetadata::default()
     }
+}
+
+/// AWS's rules for which key specs this server makes and which usages each allows.
+fn check_spec_and_usage(spec: &str, usage: &str, usage_given: bool) -> Result<(), KmsError> {
+    let Some(parsed) = keyward_crypto::KeySpec::parse(spec) else {
+        // SM2 is the one spec in the model without a crate to back it: AWS offers it only
+        // in its China regions.
+        return Err(KmsError::UnsupportedOperation(format!(
+            "KeySpec {spec} is not supported in this region."
+        )));
+    };
+    if parsed.key_usage_required() && !usage_given {
+        return Err(KmsError::Validation(
+            "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
+                .into(),
+        ));
+    }
+    if !parsed.key_usages().contains(&usage) {
+        return Err(KmsError::Validation(format!(
+            "KeyUsage {usage} is not compatible with KeySpec {spec}"
+        )));
+    }
+    Ok(())
+}
+
+/// The algorithms a key offers, as DescribeKey and GetPublicKey list them: only those of
+/// the key's usage.
+pub(crate) struct Algorithms {
+    pub encryption: Option<Vec<EncryptionAlgorithmSpec>>,
+    pub signing: Option<Vec<SigningAlgorithmSpec>>,
+    pub mac: Option<Vec<MacAlgorithmSpec>>,
+    pub key_agreement: Option<Vec<KeyAgreementAlgorithmSpec>>,
+}
+
+pub(crate) fn algorithms(record: &KeyRecord) -> Algorithms {
+    let spec = keyward_crypto::KeySpec::parse(&record.key_spec);
+    fn wire<T>(names: &[&str], from: fn(&str) -> Option<T>) -> Option<Vec<T>> {
+        Some(names.iter().filter_map(|n| from(n)).collect())
+    }
+    let mut out = Algorithms {
+        encryption: None,
+        signing: None,
+        mac: None,
+        key_agreement: None,
+    };
+    let Some(spec) = spec else { return out };
+    match record.key_usage.as_str() {
+        "ENCRYPT_DECRYPT" => {
+            out.encryption = wire(
+                spec.encryption_algorithms(),
+                EncryptionAlgorithmSpec::from_wire,
+            )
+        }
+        "SIGN_VERIFY" => {
+            out.signing = wire(spec.signing_algorithms(), SigningAlgorithmSpec::from_wire)
+        }
+        "GENERATE_VERIFY_MAC" => out.mac = wire(spec.mac_algorithms(), MacAlgorithmSpec::from_wire),
+        "KEY_AGREEMENT" => {
+            out.key_agreement = wire(
+                spec.key_agreement_algorithms(),
+                KeyAgreementAlgorithmSpec::from_wire,
+            )
+        }
+        _ => {}
+    }
+    out
 }
 
 fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
@@ -83,16 +154,7 @@ pub(super) async fn create_key(
         .as_ref()
         .map(|u| u.as_str().to_owned())
         .unwrap_or_else(|| ENCRYPT_DECRYPT.to_owned());
-    if spec != SYMMETRIC_DEFAULT {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "KeySpec {spec} is not supported by this server yet."
-        )));
-    }
-    if usage != ENCRYPT_DECRYPT {
-        return Err(KmsError::Validation(format!(
-            "KeyUsage {usage} is not compatible with KeySpec {spec}"
-        )));
-    }
+    check_spec_and_usage(&spec, &usage, r.key_usage.is_some())?;
     if let Some(origin) = &r.origin {
         if origin.as_str() != "AWS_KMS" {
             return Err(KmsError::UnsupportedOperation(format!(

@@ -2,6 +2,7 @@
 
 pub(crate) mod access;
 mod aliases;
+mod asymmetric;
 mod crypto;
 mod grants;
 pub(crate) mod internal;
@@ -77,7 +78,55 @@ pub(crate) async fn handle(
         }
         Op::RetireGrant(r) => empty(grants::retire_grant(state, caller, r).await?),
         Op::RevokeGrant(r) => empty(grants::revoke_grant(state, caller, r).await?),
+        Op::Sign(r) => encode(&asymmetric::sign(state, caller, r).await?),
+        Op::Verify(r) => encode(&asymmetric::verify(state, caller, r).await?),
+        Op::GetPublicKey(r) => encode(&asymmetric::get_public_key(state, caller, r).await?),
+        Op::GenerateMac(r) => encode(&asymmetric::generate_mac(state, caller, r).await?),
+        Op::VerifyMac(r) => encode(&asymmetric::verify_mac(state, caller, r).await?),
+        Op::GenerateDataKeyPair(r) => {
+            encode(&asymmetric::generate_data_key_pair(state, caller, r).await?)
+        }
+        Op::GenerateDataKeyPairWithoutPlaintext(r) => {
+            encode(&asymmetric::generate_data_key_pair_without_plaintext(state, caller, r).await?)
+        }
+        Op::DeriveSharedSecret(r) => {
+            encode(&asymmetric::derive_shared_secret(state, caller, r).await?)
+        }
     })
+}
+
+/// AWS's answer when a key's usage does not allow an operation.
+pub(crate) fn wrong_usage(key: &LoadedKey, operation: &str) -> KmsError {
+    KmsError::InvalidKeyUsage(format!(
+        "{} key usage is {} which is not valid for {operation}.",
+        key.record.arn(),
+        key.record.key_usage
+    ))
+}
+
+/// Refuses `operation` unless `key` has `usage`.
+pub(crate) fn require_usage(key: &LoadedKey, usage: &str, operation: &str) -> Result<(), KmsError> {
+    if key.record.key_usage == usage {
+        Ok(())
+    } else {
+        Err(wrong_usage(key, operation))
+    }
+}
+
+/// Symmetric encryption operations (data keys, the symmetric ciphertext format) need a
+/// `SYMMETRIC_DEFAULT` key.
+pub(crate) fn require_symmetric(key: &LoadedKey, operation: &str) -> Result<(), KmsError> {
+    if key.spec == keyward_crypto::KeySpec::SymmetricDefault {
+        return Ok(());
+    }
+    if key.record.key_usage != "ENCRYPT_DECRYPT" {
+        return Err(wrong_usage(key, operation));
+    }
+    Err(KmsError::InvalidKeyUsage(format!(
+        "{} key spec is {} which is not valid for {operation}.",
+        key.record.arn(),
+        key.record.key_spec
+    )))
 }
 
 /// Operations whose output shape is empty answer with an empty body, as AWS does.
@@ -214,10 +263,12 @@ pub(crate) fn new_material(
     version: u32,
     now: UnixMillis,
 ) -> Result<MaterialRow, KmsError> {
-    let material = keyward_crypto::SymmetricMaterial::generate()?;
+    let spec = keyward_crypto::KeySpec::parse(&record.key_spec)
+        .ok_or_else(|| KmsError::Internal(format!("unknown key spec {}", record.key_spec)))?;
+    let material = keyward_crypto::generate_material(spec)?;
     let wrapped = inner
         .root
-        .wrap(&material_aad(&record.arn(), version), material.expose())?;
+        .wrap(&material_aad(&record.arn(), version), &material)?;
     Ok(MaterialRow {
         key_id: record.id,
         version,
