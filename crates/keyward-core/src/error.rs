@@ -32,6 +32,13 @@ pub enum KmsError {
     /// Verify found the signature wrong: AWS answers with an error, never `SignatureValid: false`.
     #[error("")]
     InvalidSignature,
+    /// Imported key material that is not the key's material, or not valid for its spec.
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
     /// VerifyMac found the MAC wrong.
     #[error("")]
     InvalidMac,

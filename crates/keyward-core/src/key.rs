@@ -14,6 +14,8 @@ pub enum KeyState {
     Enabled,
     Disabled,
     PendingDeletion,
+    /// A key of origin `EXTERNAL` without key material: imported material makes it usable.
+    PendingImport,
 }
 
 impl KeyState {
@@ -22,6 +24,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 }
@@ -105,6 +108,13 @@ pub struct KeyRecord {
     pub rotations: Vec<Rotation>,
     /// The material version new ciphertexts use; older versions stay for decryption.
     pub current_material: u32,
+    /// Origin `EXTERNAL`: when the imported material expires (`None`: it does not).
+    #[serde(default)]
+    pub valid_to: Option<UnixMillis>,
+    /// Origin `EXTERNAL`: a keyed fingerprint of the first material imported, so a reimport
+    /// can be checked against it after the material itself was deleted.
+    #[serde(default)]
+    pub material_fingerprint: Option<String>,
     /// Bumped by the store on every write; a stale write is refused.
     #[serde(skip)]
     pub revision: u64,
@@ -125,11 +135,20 @@ impl KeyRecord {
     /// The instant a background job must act on this key: end of the deletion window or
     /// the next automatic rotation.
     pub fn next_due(&self) -> Option<UnixMillis> {
-        match self.state {
-            KeyState::PendingDeletion => self.deletion_date,
+        let rotation = match self.state {
+            KeyState::PendingDeletion => return self.deletion_date,
+            KeyState::PendingImport => return None,
             KeyState::Enabled => self.auto_rotation.as_ref().map(|r| r.next_rotation),
             KeyState::Disabled => None,
+        };
+        match (rotation, self.valid_to) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
+    }
+
+    pub fn is_external(&self) -> bool {
+        self.origin == "EXTERNAL"
     }
 
     /// Cryptographic operations need an enabled key.
@@ -138,6 +157,10 @@ impl KeyRecord {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", self.arn()))),
             KeyState::PendingDeletion => Err(self.pending_deletion_error()),
+            KeyState::PendingImport => Err(KmsError::InvalidState(format!(
+                "{} is pending import.",
+                self.arn()
+            ))),
         }
     }
 
@@ -145,6 +168,16 @@ impl KeyRecord {
     pub fn check_not_pending_deletion(&self) -> Result<(), KmsError> {
         match self.state {
             KeyState::PendingDeletion => Err(self.pending_deletion_error()),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_not_pending_import(&self) -> Result<(), KmsError> {
+        match self.state {
+            KeyState::PendingImport => Err(KmsError::InvalidState(format!(
+                "{} is pending import.",
+                self.arn()
+            ))),
             _ => Ok(()),
         }
     }
@@ -166,6 +199,12 @@ impl KeyRecord {
     /// Only symmetric encryption keys rotate: asymmetric and HMAC keys keep their material
     /// for life, as in AWS.
     fn check_rotatable(&self, operation: &str) -> Result<(), KmsError> {
+        if self.is_external() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} has imported key material: {operation} is not supported for it.",
+                self.arn()
+            )));
+        }
         if self.key_spec == "SYMMETRIC_DEFAULT" {
             return Ok(());
         }
@@ -178,6 +217,7 @@ impl KeyRecord {
 
     pub fn enable(&mut self) -> Result<(), KmsError> {
         self.check_not_pending_deletion()?;
+        self.check_not_pending_import()?;
         self.state = KeyState::Enabled;
         Ok(())
     }
@@ -185,6 +225,7 @@ impl KeyRecord {
     pub fn disable(&mut self) -> Result<(), KmsError> {
         self.check_customer_managed("DisableKey")?;
         self.check_not_pending_deletion()?;
+        self.check_not_pending_import()?;
         self.state = KeyState::Disabled;
         Ok(())
     }
@@ -218,15 +259,20 @@ impl KeyRecord {
         Ok(when)
     }
 
-    /// A key whose deletion is cancelled comes back disabled, as in AWS.
-    pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
+    /// A key whose deletion is cancelled comes back disabled, as in AWS (or pending import,
+    /// when its imported material was deleted meanwhile).
+    pub fn cancel_deletion(&mut self, has_material: bool) -> Result<(), KmsError> {
         if self.state != KeyState::PendingDeletion {
             return Err(KmsError::InvalidState(format!(
                 "{} is not pending deletion.",
                 self.arn()
             )));
         }
-        self.state = KeyState::Disabled;
+        self.state = if has_material {
+            KeyState::Disabled
+        } else {
+            KeyState::PendingImport
+        };
         self.deletion_date = None;
         self.pending_window_days = None;
         Ok(())
@@ -338,6 +384,8 @@ mod tests {
             auto_rotation: None,
             rotations: Vec::new(),
             current_material: 1,
+            valid_to: None,
+            material_fingerprint: None,
             revision: 0,
         }
     }
@@ -361,10 +409,10 @@ mod tests {
             Err(KmsError::InvalidState(_))
         ));
         assert!(matches!(k.enable(), Err(KmsError::InvalidState(_))));
-        k.cancel_deletion().unwrap();
+        k.cancel_deletion(true).unwrap();
         assert_eq!(k.state, KeyState::Disabled);
         assert!(matches!(
-            k.cancel_deletion(),
+            k.cancel_deletion(true),
             Err(KmsError::InvalidState(_))
         ));
         assert!(matches!(k.check_usable(), Err(KmsError::Disabled(_))));

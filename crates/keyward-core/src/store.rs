@@ -152,8 +152,13 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` unless `name` is set; returns the value that is stored afterwards.
     fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
 
-    /// Stores a new key with its first material. Returns the stored revision.
-    fn create_key(&self, key: &KeyRecord, material: &MaterialRow) -> Result<u64, StoreError>;
+    /// Stores a new key with its first material (none for a key awaiting imported
+    /// material). Returns the stored revision.
+    fn create_key(
+        &self,
+        key: &KeyRecord,
+        material: Option<&MaterialRow>,
+    ) -> Result<u64, StoreError>;
     fn get_key(&self, id: &Uuid) -> Result<Option<KeyRecord>, StoreError>;
     /// Replaces a key read at `key.revision` (else `Conflict`), optionally adding one new
     /// material version in the same transaction. Returns the new revision.
@@ -162,6 +167,9 @@ pub trait Store: Send + Sync + 'static {
         key: &KeyRecord,
         new_material: Option<&MaterialRow>,
     ) -> Result<u64, StoreError>;
+    /// Replaces a key read at `key.revision` (else `Conflict`) and removes all its material
+    /// in the same transaction (DeleteImportedKeyMaterial, expiry). Returns the new revision.
+    fn delete_key_material(&self, key: &KeyRecord) -> Result<u64, StoreError>;
     /// Removes a key, all its material, every alias that points at it and its grants.
     fn delete_key(&self, id: &Uuid) -> Result<(), StoreError>;
     /// Keys of one account and region ordered by id, starting after `after`.

@@ -1,7 +1,8 @@
 //! Keyward's cryptography over aws-lc-rs: the root key that wraps all key material at rest,
 //! symmetric key material, the ciphertext format of `Encrypt`, and the asymmetric, HMAC and
 //! key-agreement operations of KMS keys (`Sign`/`Verify`, RSA `Encrypt`/`Decrypt`,
-//! `GenerateMac`/`VerifyMac`, `DeriveSharedSecret`, `GetPublicKey`, `GenerateDataKeyPair`).
+//! `GenerateMac`/`VerifyMac`, `DeriveSharedSecret`, `GetPublicKey`, `GenerateDataKeyPair`)
+//! and the unwrapping of imported key material (`GetParametersForImport`/`ImportKeyMaterial`).
 //!
 //! Pure: no I/O, no async, no unsafe. Secret bytes live in [`zeroize::Zeroizing`] buffers
 //! and the types that hold them implement neither `Display` nor a revealing `Debug`.
@@ -9,6 +10,7 @@
 mod aead;
 mod ciphertext;
 mod hmac;
+mod import;
 mod keyagree;
 mod keys;
 mod material;
@@ -24,6 +26,7 @@ pub use ciphertext::{
     canonical_context, decrypt, encrypt, parse_header, Header, HEADER_LEN, OVERHEAD,
 };
 pub use hmac::{generate_mac, verify_mac};
+pub use import::{generate_wrapping_key, unwrap_import, WrappingAlgorithm, WrappingKeySpec};
 pub use keyagree::derive_shared_secret;
 pub use keys::{generate_key_pair, generate_material, public_key_der, validate_material};
 pub use material::{random_bytes, SymmetricMaterial, MATERIAL_LEN};

@@ -100,6 +100,9 @@ kms_operations! {
     GenerateDataKeyPair(GenerateDataKeyPairRequest),
     GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairWithoutPlaintextRequest),
     DeriveSharedSecret(DeriveSharedSecretRequest),
+    GetParametersForImport(GetParametersForImportRequest),
+    ImportKeyMaterial(ImportKeyMaterialRequest),
+    DeleteImportedKeyMaterial(DeleteImportedKeyMaterialRequest),
 }
 
 impl KmsOperation {

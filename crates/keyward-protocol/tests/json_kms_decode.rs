@@ -137,8 +137,8 @@ fn decode_answers_each_failure_with_its_exception() {
     assert_eq!(code("Encrypt", r#"{"KeyId":"k"}"#), "ValidationException");
     assert_eq!(
         code(
-            "GetParametersForImport",
-            r#"{"KeyId":"k","WrappingAlgorithm":"RSAES_OAEP_SHA_256","WrappingKeySpec":"RSA_2048"}"#
+            "UpdatePrimaryRegion",
+            r#"{"KeyId":"k","PrimaryRegion":"eu-west-1"}"#
         ),
         "UnsupportedOperationException"
     );

@@ -15,6 +15,8 @@ use crate::state::AppState;
 pub struct JobReport {
     pub deleted: usize,
     pub rotated: usize,
+    /// Keys whose imported material expired.
+    pub expired: usize,
     /// Secrets whose recovery window ended.
     pub secrets_deleted: usize,
     /// Audit events pruned by the retention policy.
@@ -31,6 +33,7 @@ pub(crate) async fn run_periodically(state: AppState, interval: Duration) {
                 tracing::info!(
                     deleted = report.deleted,
                     rotated = report.rotated,
+                    expired = report.expired,
                     "background jobs ran"
                 );
             }
@@ -53,6 +56,7 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
                         report.deleted += 1;
                     }
                     Ok(Some(Acted::Rotated)) => report.rotated += 1,
+                    Ok(Some(Acted::Expired)) => report.expired += 1,
                     Ok(None) => {}
                     Err(err) => return Err(err),
                 }
@@ -80,6 +84,8 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
 enum Acted {
     Deleted,
     Rotated,
+    /// Imported key material reached its `ValidTo` and was deleted.
+    Expired,
 }
 
 fn act_on(
@@ -90,6 +96,9 @@ fn act_on(
     let Some(mut key) = inner.store.get_key(id)? else {
         return Ok(None);
     };
+    if key.valid_to.is_some_and(|t| t <= now) && key.state != KeyState::PendingDeletion {
+        return Ok(crate::kms::import::expire_material(inner, key, now)?.then_some(Acted::Expired));
+    }
     match key.state {
         KeyState::PendingDeletion if key.deletion_date.is_some_and(|d| d <= now) => {
             inner.store.delete_key(id)?;

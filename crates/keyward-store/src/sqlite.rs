@@ -149,7 +149,11 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
-    fn create_key(&self, key: &KeyRecord, material: &MaterialRow) -> Result<u64, StoreError> {
+    fn create_key(
+        &self,
+        key: &KeyRecord,
+        material: Option<&MaterialRow>,
+    ) -> Result<u64, StoreError> {
         let doc = encode_key(key)?;
         let mut conn = self.conn()?;
         let tx = conn
@@ -160,7 +164,9 @@ impl Store for SqliteStore {
             params![key.id.to_string(), key.account, key.region, key.next_due().map(|d| d.0), doc],
         )
         .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(format!("key {} exists", key.id)) } else { backend(e) })?;
-        insert_material(&tx, material)?;
+        if let Some(material) = material {
+            insert_material(&tx, material)?;
+        }
         tx.commit().map_err(backend)?;
         Ok(1)
     }
@@ -202,6 +208,29 @@ impl Store for SqliteStore {
         if let Some(row) = new_material {
             insert_material(&tx, row)?;
         }
+        tx.commit().map_err(backend)?;
+        Ok(key.revision + 1)
+    }
+
+    fn delete_key_material(&self, key: &KeyRecord) -> Result<u64, StoreError> {
+        let doc = encode_key(key)?;
+        let revision = i64::try_from(key.revision).map_err(|_| StoreError::Conflict)?;
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let id = key.id.to_string();
+        let changed = tx
+            .execute(
+                "UPDATE keys SET doc = ?1, due_at = ?2, revision = revision + 1 WHERE id = ?3 AND revision = ?4",
+                params![doc, key.next_due().map(|d| d.0), id, revision],
+            )
+            .map_err(backend)?;
+        if changed != 1 {
+            return Err(StoreError::Conflict);
+        }
+        tx.execute("DELETE FROM key_material WHERE key_id = ?1", [&id])
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(key.revision + 1)
     }

@@ -41,6 +41,8 @@ fn key(account: &str) -> KeyRecord {
         auto_rotation: None,
         rotations: vec![],
         current_material: 1,
+        valid_to: None,
+        material_fingerprint: None,
         revision: 0,
     }
 }
@@ -56,7 +58,7 @@ fn material(id: Uuid, version: u32) -> MaterialRow {
 
 fn keys_round_trip_with_optimistic_revisions(store: &dyn Store) {
     let mut k = key("000000000000");
-    assert_eq!(store.create_key(&k, &material(k.id, 1)).unwrap(), 1);
+    assert_eq!(store.create_key(&k, Some(&material(k.id, 1))).unwrap(), 1);
     let mut stored = store.get_key(&k.id).unwrap().unwrap();
     assert_eq!(stored.revision, 1);
     k.revision = 1;
@@ -90,13 +92,15 @@ fn listing_pages_by_scope(store: &dyn Store) {
     let mut ids: Vec<Uuid> = (0..5)
         .map(|_| {
             let k = key("111111111111");
-            store.create_key(&k, &material(k.id, 1)).unwrap();
+            store.create_key(&k, Some(&material(k.id, 1))).unwrap();
             k.id
         })
         .collect();
     ids.sort();
     let other = key("222222222222");
-    store.create_key(&other, &material(other.id, 1)).unwrap();
+    store
+        .create_key(&other, Some(&material(other.id, 1)))
+        .unwrap();
     let first = store
         .list_keys("111111111111", "us-east-1", None, 2)
         .unwrap();
@@ -111,11 +115,41 @@ fn listing_pages_by_scope(store: &dyn Store) {
         .is_empty());
 }
 
+fn imported_material_comes_and_goes(store: &dyn Store) {
+    let mut k = key("444444444444");
+    k.origin = "EXTERNAL".into();
+    k.state = KeyState::PendingImport;
+    assert_eq!(store.create_key(&k, None).unwrap(), 1);
+    assert!(store.materials(&k.id).unwrap().is_empty());
+    let mut stored = store.get_key(&k.id).unwrap().unwrap();
+    stored.state = KeyState::Enabled;
+    stored.valid_to = Some(UnixMillis(5_000));
+    stored.revision = store.update_key(&stored, Some(&material(k.id, 1))).unwrap();
+    assert_eq!(store.materials(&k.id).unwrap().len(), 1);
+    // Expiry is due like a rotation.
+    assert!(store.keys_due(UnixMillis(5_000)).unwrap().contains(&k.id));
+    // A stale writer cannot delete the material.
+    assert_eq!(
+        store.delete_key_material(&k).unwrap_err(),
+        StoreError::Conflict
+    );
+    stored.state = KeyState::PendingImport;
+    stored.valid_to = None;
+    assert_eq!(store.delete_key_material(&stored).unwrap(), 3);
+    assert!(store.materials(&k.id).unwrap().is_empty());
+    let after = store.get_key(&k.id).unwrap().unwrap();
+    assert_eq!(after.state, KeyState::PendingImport);
+    assert!(!store.keys_due(UnixMillis(10_000)).unwrap().contains(&k.id));
+    // Reimport stores version 1 again.
+    store.update_key(&after, Some(&material(k.id, 1))).unwrap();
+    assert_eq!(store.materials(&k.id).unwrap().len(), 1);
+}
+
 fn due_keys_and_deletion(store: &dyn Store) {
     let mut k = key("333333333333");
     k.state = KeyState::PendingDeletion;
     k.deletion_date = Some(UnixMillis(1_000));
-    store.create_key(&k, &material(k.id, 1)).unwrap();
+    store.create_key(&k, Some(&material(k.id, 1))).unwrap();
     let alias = AliasRecord {
         account: k.account.clone(),
         region: k.region.clone(),
@@ -139,7 +173,7 @@ fn due_keys_and_deletion(store: &dyn Store) {
 
 fn aliases_are_unique_per_scope(store: &dyn Store) {
     let k = key("444444444444");
-    store.create_key(&k, &material(k.id, 1)).unwrap();
+    store.create_key(&k, Some(&material(k.id, 1))).unwrap();
     let mut alias = AliasRecord {
         account: k.account.clone(),
         region: k.region.clone(),
@@ -1530,9 +1564,11 @@ fn grant(key: &KeyRecord, created: i64, retiring: Option<&str>) -> GrantRecord {
 
 fn grants_live_and_die_with_their_key(store: &dyn Store) {
     let k = key("870000000000");
-    store.create_key(&k, &material(k.id, 1)).unwrap();
+    store.create_key(&k, Some(&material(k.id, 1))).unwrap();
     let other = key("870000000000");
-    store.create_key(&other, &material(other.id, 1)).unwrap();
+    store
+        .create_key(&other, Some(&material(other.id, 1)))
+        .unwrap();
     let retiree = "arn:aws:iam::870000000000:user/ops";
 
     let mut first = grant(&k, 10, Some(retiree));
@@ -1619,6 +1655,7 @@ fn suite(store: &dyn Store) {
     keys_round_trip_with_optimistic_revisions(store);
     listing_pages_by_scope(store);
     due_keys_and_deletion(store);
+    imported_material_comes_and_goes(store);
     aliases_are_unique_per_scope(store);
     meta_and_access_keys(store);
     secrets_round_trip_by_id_and_name(store);
@@ -1653,7 +1690,7 @@ fn sqlite_file_passes_the_suite_and_survives_reopen() {
     let store = SqliteStore::open(&path).unwrap();
     suite(&store);
     let k = key("555555555555");
-    store.create_key(&k, &material(k.id, 1)).unwrap();
+    store.create_key(&k, Some(&material(k.id, 1))).unwrap();
     let mut s = secret("555555555555", "us-east-1", "kept");
     store.create_secret(&s, &[value(s.id, "v1")]).unwrap();
     s.revision = 1;
@@ -1682,7 +1719,7 @@ fn sqlite_iam_and_grants_survive_reopen() {
     let ak = access_key("AKIA880KEPT", acct, Some("Kept"), 3);
     store.create_access_key(&ak).unwrap();
     let k = key(acct);
-    store.create_key(&k, &material(k.id, 1)).unwrap();
+    store.create_key(&k, Some(&material(k.id, 1))).unwrap();
     let g = grant(&k, 4, Some("arn:aws:iam::880000000000:user/Kept"));
     store.create_grant(&g).unwrap();
     drop(store);

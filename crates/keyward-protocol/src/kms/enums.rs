@@ -8,6 +8,14 @@
 use crate::json::wire_enums;
 
 wire_enums! {
+    AlgorithmSpec {
+        RsaesPkcs1V15 = "RSAES_PKCS1_V1_5",
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+        RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256",
+        Sm2pke = "SM2PKE",
+    }
     CustomerMasterKeySpec {
         Rsa2048 = "RSA_2048",
         Rsa3072 = "RSA_3072",
@@ -73,6 +81,10 @@ wire_enums! {
     ImportState {
         Imported = "IMPORTED",
         PendingImport = "PENDING_IMPORT",
+    }
+    ImportType {
+        NewKeyMaterial = "NEW_KEY_MATERIAL",
+        ExistingKeyMaterial = "EXISTING_KEY_MATERIAL",
     }
     IncludeKeyMaterial {
         AllKeyMaterial = "ALL_KEY_MATERIAL",
@@ -168,5 +180,11 @@ wire_enums! {
         MlDsaShake256 = "ML_DSA_SHAKE_256",
         Ed25519Sha512 = "ED25519_SHA_512",
         Ed25519PhSha512 = "ED25519_PH_SHA_512",
+    }
+    WrappingKeySpec {
+        Rsa2048 = "RSA_2048",
+        Rsa3072 = "RSA_3072",
+        Rsa4096 = "RSA_4096",
+        Sm2 = "SM2",
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::enums::*;
-use crate::json::Blob;
+use crate::json::{Blob, Timestamp};
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
@@ -447,4 +447,35 @@ pub struct DeriveSharedSecretRequest {
     pub grant_tokens: Option<Vec<String>>,
     pub dry_run: Option<bool>,
     pub recipient: Option<RecipientInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportRequest {
+    pub key_id: String,
+    pub wrapping_algorithm: AlgorithmSpec,
+    pub wrapping_key_spec: WrappingKeySpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportKeyMaterialRequest {
+    pub key_id: String,
+    pub import_token: Blob,
+    pub encrypted_key_material: Blob,
+    pub valid_to: Option<Timestamp>,
+    pub expiration_model: Option<ExpirationModelType>,
+    pub import_type: Option<ImportType>,
+    pub key_material_description: Option<String>,
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteImportedKeyMaterialRequest {
+    pub key_id: String,
+    pub key_material_id: Option<String>,
 }

@@ -530,3 +530,37 @@ pub struct DeriveSharedSecretResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_origin: Option<OriginType>,
 }
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_token: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters_valid_to: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportKeyMaterialResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteImportedKeyMaterialResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
+}

@@ -19,7 +19,7 @@ fn example_of(shape: &str) -> Value {
 #[test]
 fn every_supported_operation_is_in_the_model() {
     let model = ServiceModel::kms();
-    assert_eq!(KmsOperation::SUPPORTED.len(), 42);
+    assert_eq!(KmsOperation::SUPPORTED.len(), 45);
     for operation in KmsOperation::SUPPORTED {
         assert!(model.has_operation(operation), "{operation}");
     }
@@ -131,6 +131,18 @@ fn every_response_member_round_trips_under_its_wire_name() {
             "DeriveSharedSecretResponse",
             round_trip::<DeriveSharedSecretResponse>,
         ),
+        (
+            "GetParametersForImportResponse",
+            round_trip::<GetParametersForImportResponse>,
+        ),
+        (
+            "ImportKeyMaterialResponse",
+            round_trip::<ImportKeyMaterialResponse>,
+        ),
+        (
+            "DeleteImportedKeyMaterialResponse",
+            round_trip::<DeleteImportedKeyMaterialResponse>,
+        ),
     ];
     for (shape, round_trip) in cases {
         let value = example_of(shape);
@@ -164,6 +176,7 @@ macro_rules! enum_cases {
 fn every_enum_has_exactly_the_model_values() {
     let model = ServiceModel::kms();
     let cases = enum_cases! {
+        "AlgorithmSpec" => AlgorithmSpec,
         "CustomerMasterKeySpec" => CustomerMasterKeySpec,
         "DataKeyPairSpec" => DataKeyPairSpec,
         "DataKeySpec" => DataKeySpec,
@@ -172,6 +185,7 @@ fn every_enum_has_exactly_the_model_values() {
         "ExpirationModelType" => ExpirationModelType,
         "GrantOperation" => GrantOperation,
         "ImportState" => ImportState,
+        "ImportType" => ImportType,
         "IncludeKeyMaterial" => IncludeKeyMaterial,
         "KeyAgreementAlgorithmSpec" => KeyAgreementAlgorithmSpec,
         "KeyEncryptionMechanism" => KeyEncryptionMechanism,
@@ -186,6 +200,7 @@ fn every_enum_has_exactly_the_model_values() {
         "OriginType" => OriginType,
         "RotationType" => RotationType,
         "SigningAlgorithmSpec" => SigningAlgorithmSpec,
+        "WrappingKeySpec" => WrappingKeySpec,
     };
     for (shape, rust_values) in cases {
         let Kind::String { enum_values, .. } = &model.shape(model.shape_id(shape).unwrap()).kind
@@ -202,14 +217,14 @@ fn every_enum_has_exactly_the_model_values() {
 #[test]
 fn unsupported_operations_are_checked_then_refused() {
     let error = KmsOperation::decode(
-        "ImportKeyMaterial",
-        br#"{"KeyId":"k","ImportToken":"AA==","EncryptedKeyMaterial":"AA=="}"#,
+        "ReplicateKey",
+        br#"{"KeyId":"mrk-1234abcd12ab34cd56ef1234567890ab","ReplicaRegion":"eu-west-1"}"#,
     )
     .unwrap_err();
     assert_eq!(error.code, "UnsupportedOperationException");
     assert_eq!(
         error.message,
-        "ImportKeyMaterial is not supported by this server yet."
+        "ReplicateKey is not supported by this server yet."
     );
     let error = KmsOperation::decode("Sign", b"{}").unwrap_err();
     assert_eq!(error.code, "ValidationException");

@@ -184,6 +184,8 @@ pub(crate) async fn managed_key_arn(
         }),
         rotations: Vec::new(),
         current_material: 1,
+        valid_to: None,
+        material_fingerprint: None,
         revision: 0,
     };
     let alias = AliasRecord {
@@ -199,7 +201,7 @@ pub(crate) async fn managed_key_arn(
     let result = state
         .blocking(move |inner| {
             let material = new_material(inner, &record, 1, now)?;
-            inner.store.create_key(&record, &material)?;
+            inner.store.create_key(&record, Some(&material))?;
             match inner.store.create_alias(&stored_alias) {
                 Ok(()) => Ok(None),
                 // Made elsewhere first: use that one and drop ours.

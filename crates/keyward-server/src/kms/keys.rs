@@ -53,6 +53,8 @@ pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
             .and_then(Result::ok),
         current_key_material_id: Some(key_material_id(&record.id, record.current_material))
             .filter(|_| record.key_spec == SYMMETRIC_DEFAULT),
+        expiration_model: super::import::expiration_model(record),
+        valid_to: record.valid_to.map(|t| t.as_epoch_seconds()),
         ..KeyMetadata::default()
     }
 }
@@ -155,13 +157,11 @@ pub(super) async fn create_key(
         .map(|u| u.as_str().to_owned())
         .unwrap_or_else(|| ENCRYPT_DECRYPT.to_owned());
     check_spec_and_usage(&spec, &usage, r.key_usage.is_some())?;
-    if let Some(origin) = &r.origin {
-        if origin.as_str() != "AWS_KMS" {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Origin {} is not supported by this server yet.",
-                origin.as_str()
-            )));
-        }
+    let origin = r.origin.map_or("AWS_KMS", |o| o.as_str());
+    if origin != "AWS_KMS" && origin != "EXTERNAL" {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "Origin {origin} is not supported by this server yet."
+        )));
     }
     if let Some(store_id) = &r.custom_key_store_id {
         return Err(KmsError::CustomKeyStoreNotFound(format!(
@@ -187,7 +187,7 @@ pub(super) async fn create_key(
         )
         .key("kms:KeySpec", &spec)
         .key("kms:KeyUsage", &usage)
-        .key("kms:KeyOrigin", "AWS_KMS")
+        .key("kms:KeyOrigin", origin)
         .key("kms:MultiRegion", "false");
     let bypass = r.bypass_policy_lockout_safety_check == Some(true);
     access = access.key(
@@ -214,12 +214,16 @@ pub(super) async fn create_key(
         region: caller.region.to_string(),
         description: r.description.unwrap_or_default(),
         created: now,
-        state: CoreKeyState::Enabled,
+        state: if origin == "EXTERNAL" {
+            CoreKeyState::PendingImport
+        } else {
+            CoreKeyState::Enabled
+        },
         deletion_date: None,
         pending_window_days: None,
         key_usage: usage,
         key_spec: spec,
-        origin: "AWS_KMS".into(),
+        origin: origin.into(),
         manager: KeyManager::Customer,
         policy,
         policy_principals,
@@ -227,12 +231,18 @@ pub(super) async fn create_key(
         auto_rotation: None,
         rotations: Vec::new(),
         current_material: 1,
+        valid_to: None,
+        material_fingerprint: None,
         revision: 0,
     };
     let record = state
         .blocking(move |inner| {
-            let material = new_material(inner, &record, 1, now)?;
-            inner.store.create_key(&record, &material)?;
+            // A key of origin EXTERNAL gets its material from ImportKeyMaterial.
+            let material = match record.state {
+                CoreKeyState::PendingImport => None,
+                _ => Some(new_material(inner, &record, 1, now)?),
+            };
+            inner.store.create_key(&record, material.as_ref())?;
             Ok(record)
         })
         .await?;
@@ -404,7 +414,10 @@ pub(super) async fn cancel_key_deletion(
             &r.key_id,
             Naming::KeyOnly,
             Access::new("kms:CancelKeyDeletion"),
-            |key, _, _| Ok((key.cancel_deletion()?, None)),
+            |key, _, inner| {
+                let has_material = !inner.store.materials(&key.id)?.is_empty();
+                Ok((key.cancel_deletion(has_material)?, None))
+            },
         )
         .await?;
     Ok(CancelKeyDeletionResponse {

@@ -5,6 +5,7 @@ mod aliases;
 mod asymmetric;
 mod crypto;
 mod grants;
+pub(crate) mod import;
 pub(crate) mod internal;
 mod keys;
 mod rotation;
@@ -91,6 +92,13 @@ pub(crate) async fn handle(
         }
         Op::DeriveSharedSecret(r) => {
             encode(&asymmetric::derive_shared_secret(state, caller, r).await?)
+        }
+        Op::GetParametersForImport(r) => {
+            encode(&import::get_parameters_for_import(state, caller, r).await?)
+        }
+        Op::ImportKeyMaterial(r) => encode(&import::import_key_material(state, caller, r).await?),
+        Op::DeleteImportedKeyMaterial(r) => {
+            encode(&import::delete_imported_key_material(state, caller, r).await?)
         }
     })
 }
@@ -266,9 +274,20 @@ pub(crate) fn new_material(
     let spec = keyward_crypto::KeySpec::parse(&record.key_spec)
         .ok_or_else(|| KmsError::Internal(format!("unknown key spec {}", record.key_spec)))?;
     let material = keyward_crypto::generate_material(spec)?;
+    wrap_material(inner, record, version, &material, now)
+}
+
+/// Wraps one version of a key's material under the root key, for the store.
+pub(crate) fn wrap_material(
+    inner: &Inner,
+    record: &KeyRecord,
+    version: u32,
+    material: &[u8],
+    now: UnixMillis,
+) -> Result<MaterialRow, KmsError> {
     let wrapped = inner
         .root
-        .wrap(&material_aad(&record.arn(), version), &material)?;
+        .wrap(&material_aad(&record.arn(), version), material)?;
     Ok(MaterialRow {
         key_id: record.id,
         version,

@@ -8,6 +8,7 @@ pub(super) fn wire_key_state(state: CoreKeyState) -> KeyState {
         CoreKeyState::Enabled => KeyState::Enabled,
         CoreKeyState::Disabled => KeyState::Disabled,
         CoreKeyState::PendingDeletion => KeyState::PendingDeletion,
+        CoreKeyState::PendingImport => KeyState::PendingImport,
     }
 }
 

@@ -1,0 +1,379 @@
+//! Imported key material (origin `EXTERNAL`): GetParametersForImport, ImportKeyMaterial,
+//! DeleteImportedKeyMaterial, and the expiry of material imported with a `ValidTo`.
+//!
+//! The import token is self-contained: the wrapping private key, the algorithm and the
+//! deadline, sealed under the root key with the key's ARN as AAD. Nothing is stored until
+//! the material arrives, a token works only for the key it was made for, and a server
+//! restart does not void it.
+
+use keyward_core::key::{KeyRecord, KeyState};
+use keyward_core::{KmsError, StoreError, UnixMillis};
+use keyward_crypto::{WrappingAlgorithm, WrappingKeySpec};
+use keyward_protocol::json::Blob;
+use keyward_protocol::kms::*;
+use zeroize::Zeroizing;
+
+use super::access::Access;
+use super::{key_material_id, key_not_found, wrap_material, Naming};
+use crate::auth::Caller;
+use crate::state::{AppState, Inner};
+
+/// How long GetParametersForImport's public key and token stay valid, as in AWS.
+const PARAMETERS_VALID_MILLIS: i64 = 24 * 60 * 60 * 1000;
+const TOKEN_VERSION: u8 = 1;
+/// AWS accepts a `ValidTo` between 10 minutes and 365 days ahead.
+const MIN_VALID_MILLIS: i64 = 10 * 60 * 1000;
+const MAX_VALID_DAYS: u32 = 365;
+
+fn token_aad(key_arn: &str) -> Vec<u8> {
+    format!("keyward-import-token/v{TOKEN_VERSION}/{key_arn}").into_bytes()
+}
+
+/// Only the key-wrap algorithms can carry a private key: RSA-OAEP alone holds too little.
+fn wraps_with_aes(algorithm: WrappingAlgorithm) -> bool {
+    matches!(
+        algorithm,
+        WrappingAlgorithm::RsaAesKeyWrapSha1 | WrappingAlgorithm::RsaAesKeyWrapSha256
+    )
+}
+
+/// The algorithm as the token records it: its place in [`WrappingAlgorithm::ALL`].
+fn algorithm_code(algorithm: WrappingAlgorithm) -> u8 {
+    WrappingAlgorithm::ALL
+        .iter()
+        .position(|a| *a == algorithm)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(u8::MAX)
+}
+
+fn check_external(record: &KeyRecord, operation: &str) -> Result<(), KmsError> {
+    if record.is_external() {
+        return Ok(());
+    }
+    Err(KmsError::UnsupportedOperation(format!(
+        "{} has origin {}: {operation} applies only to KMS keys with origin EXTERNAL.",
+        record.arn(),
+        record.origin
+    )))
+}
+
+pub(super) async fn get_parameters_for_import(
+    state: &AppState,
+    caller: &Caller,
+    r: GetParametersForImportRequest,
+) -> Result<GetParametersForImportResponse, KmsError> {
+    let access = Access::new("kms:GetParametersForImport")
+        .key("kms:WrappingAlgorithm", r.wrapping_algorithm.as_str())
+        .key("kms:WrappingKeySpec", r.wrapping_key_spec.as_str());
+    let key = state
+        .resolve(caller, &r.key_id, Naming::KeyOnly, access)
+        .await?;
+    check_external(&key.record, "GetParametersForImport")?;
+    key.record.check_not_pending_deletion()?;
+    let spec = WrappingKeySpec::parse(r.wrapping_key_spec.as_str()).ok_or_else(|| {
+        KmsError::UnsupportedOperation(format!(
+            "WrappingKeySpec {} is not supported in this region.",
+            r.wrapping_key_spec.as_str()
+        ))
+    })?;
+    let algorithm = WrappingAlgorithm::parse(r.wrapping_algorithm.as_str())
+        .filter(|a| a.is_supported())
+        .ok_or_else(|| {
+            KmsError::UnsupportedOperation(format!(
+                "WrappingAlgorithm {} is not supported.",
+                r.wrapping_algorithm.as_str()
+            ))
+        })?;
+    if key.spec.is_asymmetric() && !wraps_with_aes(algorithm) {
+        return Err(KmsError::Validation(format!(
+            "WrappingAlgorithm {} cannot wrap {} key material; use RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.",
+            algorithm.as_str(),
+            key.record.key_spec
+        )));
+    }
+    let arn = key.record.arn();
+    let (token, public_key, valid_to) = state
+        .blocking(move |inner| {
+            let (private_key, public_key) = keyward_crypto::generate_wrapping_key(spec)?;
+            let valid_to = inner.clock.now().plus_millis(PARAMETERS_VALID_MILLIS);
+            let mut payload = Zeroizing::new(Vec::with_capacity(private_key.len() + 16));
+            payload.push(TOKEN_VERSION);
+            payload.extend_from_slice(&valid_to.0.to_be_bytes());
+            payload.push(algorithm_code(algorithm));
+            payload.extend_from_slice(&private_key);
+            let token = inner.root.wrap(&token_aad(&arn), &payload)?;
+            Ok((token, public_key, valid_to))
+        })
+        .await?;
+    Ok(GetParametersForImportResponse {
+        key_id: Some(key.record.arn()),
+        import_token: Some(Blob::from(token)),
+        public_key: Some(Blob::from(public_key)),
+        parameters_valid_to: Some(valid_to.as_epoch_seconds()),
+    })
+}
+
+/// The wrapping private key and algorithm a token carries, once it is known to be this
+/// key's and unexpired.
+fn open_token(
+    inner: &Inner,
+    key_arn: &str,
+    token: &[u8],
+) -> Result<(WrappingAlgorithm, Zeroizing<Vec<u8>>), KmsError> {
+    let invalid =
+        || KmsError::InvalidImportToken("The import token is not valid for this KMS key.".into());
+    let payload = inner
+        .root
+        .unwrap_material(&token_aad(key_arn), token)
+        .map_err(|_| invalid())?;
+    let (version, rest) = payload.split_first().ok_or_else(invalid)?;
+    if *version != TOKEN_VERSION || rest.len() < 9 {
+        return Err(invalid());
+    }
+    let mut deadline = [0u8; 8];
+    deadline.copy_from_slice(&rest[..8]);
+    if UnixMillis(i64::from_be_bytes(deadline)) < inner.clock.now() {
+        return Err(KmsError::ExpiredImportToken(
+            "The import token has expired: call GetParametersForImport again.".into(),
+        ));
+    }
+    let algorithm = WrappingAlgorithm::ALL
+        .get(usize::from(rest[8]))
+        .copied()
+        .ok_or_else(invalid)?;
+    Ok((algorithm, Zeroizing::new(rest[9..].to_vec())))
+}
+
+/// `ValidTo` and `ExpirationModel` as AWS checks them: the material expires exactly when a
+/// `ValidTo` is given.
+fn expiry(r: &ImportKeyMaterialRequest, now: UnixMillis) -> Result<Option<UnixMillis>, KmsError> {
+    let valid_to = r
+        .valid_to
+        .map(|seconds| UnixMillis((seconds * 1000.0).round() as i64));
+    match (r.expiration_model, valid_to) {
+        (Some(ExpirationModelType::KeyMaterialExpires), None) => Err(KmsError::Validation(
+            "A ValidTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into(),
+        )),
+        (Some(ExpirationModelType::KeyMaterialDoesNotExpire), Some(_)) => {
+            Err(KmsError::Validation(
+                "A ValidTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"
+                    .into(),
+            ))
+        }
+        (_, None) => Ok(None),
+        (_, Some(when)) => {
+            if when < now.plus_millis(MIN_VALID_MILLIS) || when > now.plus_days(MAX_VALID_DAYS) {
+                return Err(KmsError::Validation(
+                    "ValidTo must be between 10 minutes and 365 days from now.".into(),
+                ));
+            }
+            Ok(Some(when))
+        }
+    }
+}
+
+pub(super) async fn import_key_material(
+    state: &AppState,
+    caller: &Caller,
+    r: ImportKeyMaterialRequest,
+) -> Result<ImportKeyMaterialResponse, KmsError> {
+    let model = if r.valid_to.is_some() {
+        "KEY_MATERIAL_EXPIRES"
+    } else {
+        r.expiration_model
+            .map_or("KEY_MATERIAL_DOES_NOT_EXPIRE", |m| m.as_str())
+    };
+    let access = Access::new("kms:ImportKeyMaterial").key("kms:ExpirationModel", model);
+    let key = state
+        .resolve(caller, &r.key_id, Naming::KeyOnly, access)
+        .await?;
+    check_external(&key.record, "ImportKeyMaterial")?;
+    key.record.check_not_pending_deletion()?;
+    if r.import_type == Some(ImportType::NewKeyMaterial)
+        && key.record.material_fingerprint.is_some()
+    {
+        return Err(KmsError::UnsupportedOperation(
+            "Importing new key material for on-demand rotation is not supported by this server."
+                .into(),
+        ));
+    }
+    let valid_to = expiry(&r, state.inner.clock.now())?;
+    let spec = key.spec;
+    let id = key.record.id;
+    let token = r.import_token.as_bytes().to_vec();
+    let encrypted = r.encrypted_key_material.as_bytes().to_vec();
+    let caller = caller.clone();
+    let record = state
+        .blocking(move |inner| {
+            let arn = key.record.arn();
+            let (algorithm, wrapping_key) = open_token(inner, &arn, &token)?;
+            let material = keyward_crypto::unwrap_import(&wrapping_key, algorithm, &encrypted)
+                .map_err(|_| KmsError::InvalidCiphertext)?;
+            keyward_crypto::validate_material(spec, &material).map_err(|_| {
+                KmsError::IncorrectKeyMaterial(format!(
+                    "The key material is not valid {} key material.",
+                    spec.as_str()
+                ))
+            })?;
+            let fingerprint = hex::encode(inner.root.fingerprint(arn.as_bytes(), &material)?);
+            store_imported(inner, &caller, id, &material, &fingerprint, valid_to)
+        })
+        .await?;
+    state.inner.keys.invalidate(&id);
+    Ok(ImportKeyMaterialResponse {
+        key_id: Some(record.arn()),
+        key_material_id: Some(key_material_id(&record.id, record.current_material)),
+    })
+}
+
+/// Records the import: the key becomes usable, and its material is stored unless this is a
+/// reimport of material it still holds (which only changes the expiry).
+fn store_imported(
+    inner: &Inner,
+    caller: &Caller,
+    id: uuid::Uuid,
+    material: &[u8],
+    fingerprint: &str,
+    valid_to: Option<UnixMillis>,
+) -> Result<KeyRecord, KmsError> {
+    for _ in 0..16 {
+        let mut record = match inner.store.get_key(&id)? {
+            Some(record) if record.is_in(&caller.region, &caller.account) => record,
+            _ => return Err(key_not_found(caller, &id)),
+        };
+        record.check_not_pending_deletion()?;
+        if record
+            .material_fingerprint
+            .as_deref()
+            .is_some_and(|known| known != fingerprint)
+        {
+            return Err(KmsError::IncorrectKeyMaterial(
+                "The key material being imported is not the key material previously imported into this KMS key."
+                    .into(),
+            ));
+        }
+        let now = inner.clock.now();
+        let row = if inner.store.materials(&id)?.is_empty() {
+            Some(wrap_material(
+                inner,
+                &record,
+                record.current_material,
+                material,
+                now,
+            )?)
+        } else {
+            None
+        };
+        record.material_fingerprint = Some(fingerprint.to_owned());
+        record.valid_to = valid_to;
+        if record.state == KeyState::PendingImport {
+            record.state = KeyState::Enabled;
+        }
+        match inner.store.update_key(&record, row.as_ref()) {
+            Ok(revision) => {
+                record.revision = revision;
+                return Ok(record);
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(KmsError::Internal(format!(
+        "key {id}: too many concurrent writers"
+    )))
+}
+
+pub(super) async fn delete_imported_key_material(
+    state: &AppState,
+    caller: &Caller,
+    r: DeleteImportedKeyMaterialRequest,
+) -> Result<DeleteImportedKeyMaterialResponse, KmsError> {
+    let key = state
+        .resolve(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:DeleteImportedKeyMaterial"),
+        )
+        .await?;
+    check_external(&key.record, "DeleteImportedKeyMaterial")?;
+    if key.record.state == KeyState::PendingImport {
+        return Err(KmsError::InvalidState(format!(
+            "{} is pending import.",
+            key.record.arn()
+        )));
+    }
+    let id = key.record.id;
+    let record = state
+        .blocking(move |inner| {
+            for _ in 0..16 {
+                let Some(mut record) = inner.store.get_key(&id)? else {
+                    return Err(KmsError::NotFound(format!(
+                        "Key '{}' does not exist",
+                        key.record.arn()
+                    )));
+                };
+                forget_material(&mut record);
+                match inner.store.delete_key_material(&record) {
+                    Ok(revision) => {
+                        record.revision = revision;
+                        return Ok(record);
+                    }
+                    Err(StoreError::Conflict) => continue,
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            Err(KmsError::Internal(format!(
+                "key {id}: too many concurrent writers"
+            )))
+        })
+        .await?;
+    state.inner.keys.invalidate(&id);
+    Ok(DeleteImportedKeyMaterialResponse {
+        key_id: Some(record.arn()),
+        key_material_id: Some(key_material_id(&record.id, record.current_material)),
+    })
+}
+
+/// The key without its material: unusable until material is imported again, unless it is
+/// on its way out anyway.
+fn forget_material(record: &mut KeyRecord) {
+    record.valid_to = None;
+    if record.state != KeyState::PendingDeletion {
+        record.state = KeyState::PendingImport;
+    }
+}
+
+/// The expiry job's work on one key whose material's `ValidTo` has passed. Returns whether
+/// it deleted the material.
+pub(crate) fn expire_material(
+    inner: &Inner,
+    mut record: KeyRecord,
+    now: UnixMillis,
+) -> Result<bool, KmsError> {
+    if !record.is_external() || record.valid_to.is_none_or(|t| t > now) {
+        return Ok(false);
+    }
+    forget_material(&mut record);
+    match inner.store.delete_key_material(&record) {
+        Ok(_) => {
+            tracing::info!(key = %record.arn(), "deleted expired imported key material");
+            Ok(true)
+        }
+        // Another writer changed the key; the next pass sees its new state.
+        Err(StoreError::Conflict) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// What DescribeKey shows of a key's imported material.
+pub(crate) fn expiration_model(record: &KeyRecord) -> Option<ExpirationModelType> {
+    if !record.is_external() || record.material_fingerprint.is_none() {
+        return None;
+    }
+    Some(if record.valid_to.is_some() {
+        ExpirationModelType::KeyMaterialExpires
+    } else {
+        ExpirationModelType::KeyMaterialDoesNotExpire
+    })
+}
