@@ -11,6 +11,7 @@
 #
 # Environment: ROUNDS, DURATION, WARMUP (1s), CONNECTIONS, OUT (the markdown file),
 # SCALE=0 skips bench/scale.sh, SCALE_N (and the other variables of bench/scale.sh),
+# STALL=0 skips bench/stall.sh (Encrypt beside RSA_4096 key generation),
 # KEEP=1 keeps the temporary directory (logs and per-run JSON reports).
 # Needs cargo, python3 (3.9+, with venv), curl, and PyPI access unless bench/.venv exists.
 set -euo pipefail
@@ -184,6 +185,15 @@ if [[ $SCALE != 0 ]]; then
         scale_args=(--scale "$work/scale.json")
     else
         log "bench/scale.sh failed; the report has no Scale section"
+    fi
+fi
+
+if [[ ${STALL:-1} != 0 ]]; then
+    log "== slow work (bench/stall.sh)"
+    if BUILD=0 bash "$root/bench/stall.sh" "$work/stall.json"; then
+        scale_args+=(--stall "$work/stall.json")
+    else
+        log "bench/stall.sh failed; the report has no Slow work section"
     fi
 fi
 

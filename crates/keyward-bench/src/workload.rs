@@ -26,6 +26,12 @@ pub enum Workload {
     GetSecretValue,
     /// CreateKey (each call creates a key that stays).
     CreateKey,
+    /// CreateKey of an RSA_4096 signing key: slow work (a key generation takes about a
+    /// second of CPU) that must not stall the requests around it.
+    #[value(name = "create-key-rsa4096")]
+    CreateKeyRsa4096,
+    /// Sign 32 bytes (RAW) with an ECC_NIST_P256 key made at setup.
+    SignEcdsa,
     /// PutSecretValue on a secret made at setup (each call adds a version).
     PutSecretValue,
     /// CreateSecret with a new name each call (the secrets stay).
@@ -47,6 +53,8 @@ impl Workload {
             Workload::GenerateDataKey => "generate-data-key",
             Workload::GetSecretValue => "get-secret-value",
             Workload::CreateKey => "create-key",
+            Workload::CreateKeyRsa4096 => "create-key-rsa4096",
+            Workload::SignEcdsa => "sign-ecdsa",
             Workload::PutSecretValue => "put-secret-value",
             Workload::CreateSecret => "create-secret",
             Workload::ListKeys => "list-keys",
@@ -98,6 +106,8 @@ pub struct Fixtures {
     /// A `CiphertextBlob` in base64, or a transit `vault:v1:...` ciphertext.
     pub ciphertext: String,
     pub secret_id: String,
+    /// An ECC_NIST_P256 signing key id (`sign-ecdsa`).
+    pub signing_key_id: String,
     /// Prefix of the secrets `create-secret` makes (`keyward-bench-<random>`), so that
     /// runs against one server never reuse a name.
     pub secret_prefix: String,
@@ -141,6 +151,19 @@ pub async fn setup(workload: Workload, signer: &Signer) -> Result<Fixtures, Stri
         fixtures.ciphertext = encrypted["CiphertextBlob"]
             .as_str()
             .ok_or("Encrypt response lacks CiphertextBlob")?
+            .to_owned();
+    }
+    if workload == Workload::SignEcdsa {
+        let created = call(
+            signer,
+            Service::Kms,
+            "CreateKey",
+            json!({"Description": "keyward-bench", "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}),
+        )
+        .await?;
+        fixtures.signing_key_id = created["KeyMetadata"]["KeyId"]
+            .as_str()
+            .ok_or("CreateKey response lacks KeyMetadata.KeyId")?
             .to_owned();
     }
     if workload.needs_secret() {
@@ -200,6 +223,20 @@ pub fn next_call(
             "CreateKey",
             json!({"Description": "keyward-bench"}),
         ),
+        Workload::CreateKeyRsa4096 => (
+            Service::Kms,
+            "CreateKey",
+            json!({"Description": "keyward-bench", "KeySpec": "RSA_4096", "KeyUsage": "SIGN_VERIFY"}),
+        ),
+        Workload::SignEcdsa => (
+            Service::Kms,
+            "Sign",
+            json!({
+                "KeyId": fixtures.signing_key_id,
+                "Message": random_b64(rng, 32),
+                "SigningAlgorithm": "ECDSA_SHA_256",
+            }),
+        ),
         Workload::PutSecretValue => (
             Service::SecretsManager,
             "PutSecretValue",
@@ -235,6 +272,7 @@ mod tests {
             key_id: "k".into(),
             ciphertext: "AAAA".into(),
             secret_id: "s".into(),
+            signing_key_id: String::new(),
             secret_prefix: "keyward-bench-0123456789abcdef".into(),
             next_secret: AtomicU64::new(0),
         }
@@ -251,6 +289,23 @@ mod tests {
             assert_eq!(plain.len(), len);
             assert_eq!(v["KeyId"], "k");
         }
+    }
+
+    #[test]
+    fn asymmetric_workloads_name_their_key_spec_and_algorithm() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut f = fixtures();
+        f.signing_key_id = "signer".into();
+        let (_, op, body) = next_call(Workload::CreateKeyRsa4096, &f, &mut rng);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((op, v["KeySpec"].as_str()), ("CreateKey", Some("RSA_4096")));
+        let (_, op, body) = next_call(Workload::SignEcdsa, &f, &mut rng);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((op, v["KeyId"].as_str()), ("Sign", Some("signer")));
+        assert_eq!(
+            B64.decode(v["Message"].as_str().unwrap()).unwrap().len(),
+            32
+        );
     }
 
     #[test]
