@@ -67,10 +67,42 @@ pub fn alias_arn(region: &Region, account: &AccountId, alias_name: &str) -> Stri
     format!("arn:aws:kms:{region}:{account}:{alias_name}")
 }
 
+/// The prefix of a multi-Region key's id (`mrk-` and 32 lowercase hex digits).
+pub const MRK_PREFIX: &str = "mrk-";
+
+/// The public id of a multi-Region key as AWS spells it: `mrk-<32 lowercase hex digits>`.
+pub fn mrk_key_id(public: &Uuid) -> String {
+    format!("{MRK_PREFIX}{}", public.simple())
+}
+
+/// Parses `mrk-<32 lowercase hex digits>` into the key's public id.
+pub fn parse_mrk_key_id(input: &str) -> Option<Uuid> {
+    let hex = input.strip_prefix(MRK_PREFIX)?;
+    let valid = hex.len() == 32
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    valid.then(|| Uuid::parse_str(hex).ok()).flatten()
+}
+
+/// The store id of the copy of multi-Region key `public` in `region`. Every copy shares the
+/// public id, but the store (keys, material, grants, alias targets) is keyed by one id per
+/// key; deriving it from the public id and the region keeps copies apart without a lookup
+/// table and finds the copy of a region with no read.
+pub fn mrk_copy_id(public: &Uuid, region: &str) -> Uuid {
+    let digest =
+        keyward_crypto::sha256(format!("keyward-mrk/{}/{region}", public.simple()).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::from_bytes(bytes)
+}
+
 /// What a `KeyId` parameter names: a key id, a key ARN, an alias name or an alias ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     Key(Uuid),
+    /// A multi-Region key by its public id (`mrk-…`): the copy in the caller's region.
+    MultiRegion(Uuid),
     /// `alias/<name>`, always in the caller's account and region.
     Alias(String),
 }
@@ -95,6 +127,9 @@ impl KeyRef {
                 return Err(KmsError::NotFound(format!("Key '{input}' does not exist")));
             }
             if let Some(id) = resource.strip_prefix("key/") {
+                if let Some(public) = parse_mrk_key_id(id) {
+                    return Ok(KeyRef::MultiRegion(public));
+                }
                 return Uuid::parse_str(id)
                     .ok()
                     .filter(|uuid| uuid.hyphenated().to_string() == id)
@@ -108,6 +143,9 @@ impl KeyRef {
         }
         if input.starts_with("alias/") {
             return Ok(KeyRef::Alias(input.to_owned()));
+        }
+        if let Some(public) = parse_mrk_key_id(input) {
+            return Ok(KeyRef::MultiRegion(public));
         }
         Uuid::parse_str(input)
             .ok()
@@ -168,6 +206,55 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn multi_region_key_ids() {
+        let (r, a) = here();
+        let public = Uuid::new_v4();
+        let id = mrk_key_id(&public);
+        assert_eq!(id.len(), 36);
+        assert!(id.starts_with("mrk-"));
+        assert_eq!(parse_mrk_key_id(&id), Some(public));
+        assert_eq!(
+            KeyRef::parse(&id, &r, &a).unwrap(),
+            KeyRef::MultiRegion(public)
+        );
+        assert_eq!(
+            KeyRef::parse(
+                &format!("arn:aws:kms:us-east-1:000000000000:key/{id}"),
+                &r,
+                &a
+            )
+            .unwrap(),
+            KeyRef::MultiRegion(public)
+        );
+        for bad in [
+            "mrk-".to_string(),
+            format!("mrk-{}", public.hyphenated()),
+            format!("mrk-{}", public.simple()).to_uppercase(),
+            format!("MRK-{}", public.simple()),
+            format!("mrk-{}0", public.simple()),
+            format!("arn:aws:kms:eu-west-1:000000000000:key/{id}"),
+        ] {
+            assert!(
+                matches!(KeyRef::parse(&bad, &r, &a), Err(KmsError::NotFound(_))),
+                "{bad}"
+            );
+        }
+        // One store id per copy: stable, different per region, never the public id.
+        let east = mrk_copy_id(&public, "us-east-1");
+        assert_eq!(east, mrk_copy_id(&public, "us-east-1"));
+        assert_ne!(east, mrk_copy_id(&public, "eu-west-1"));
+        assert_ne!(east, public);
+        assert_ne!(east, mrk_copy_id(&Uuid::new_v4(), "us-east-1"));
+        // A known answer, so a change of the derivation (which would orphan stored keys)
+        // cannot pass unnoticed.
+        let fixed = Uuid::parse_str("1234abcd12ab34cd56ef1234567890ab").unwrap();
+        assert_eq!(
+            mrk_copy_id(&fixed, "us-east-1").to_string(),
+            "3abdeb5d-3130-ec9e-9508-1694dc4ea6e1"
+        );
     }
 
     #[test]

@@ -82,6 +82,25 @@ pub const MAX_PENDING_WINDOW_DAYS: u32 = 30;
 /// AWS allows at most this many on-demand rotations of one key.
 pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
+/// What makes a key one copy of a multi-Region key. Every copy carries the same
+/// configuration: which region holds the primary and which hold replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionInfo {
+    /// The id every copy shares (`mrk-<this in simple hex>`); each copy is stored under an
+    /// id derived from it and its region ([`crate::ids::mrk_copy_id`]).
+    pub public_id: Uuid,
+    pub primary_region: String,
+    pub replica_regions: Vec<String>,
+}
+
+impl MultiRegionInfo {
+    /// Every region that holds a copy, the primary's first.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.primary_region.as_str())
+            .chain(self.replica_regions.iter().map(String::as_str))
+    }
+}
+
 /// Everything about a key but its material, which is stored wrapped beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
@@ -115,6 +134,9 @@ pub struct KeyRecord {
     /// can be checked against it after the material itself was deleted.
     #[serde(default)]
     pub material_fingerprint: Option<String>,
+    /// Set on every copy of a multi-Region key.
+    #[serde(default)]
+    pub multi_region: Option<MultiRegionInfo>,
     /// Bumped by the store on every write; a stale write is refused.
     #[serde(skip)]
     pub revision: u64,
@@ -122,10 +144,50 @@ pub struct KeyRecord {
 
 impl KeyRecord {
     pub fn arn(&self) -> String {
+        self.arn_in(&self.region)
+    }
+
+    /// The ARN of this key's copy in `region` (its own ARN for a single-Region key).
+    pub fn arn_in(&self, region: &str) -> String {
         format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.region, self.account, self.id
+            "arn:aws:kms:{region}:{}:key/{}",
+            self.account,
+            self.key_id_string()
         )
+    }
+
+    /// The `KeyId` AWS answers: `mrk-…` for a multi-Region key, else the store id.
+    pub fn key_id_string(&self) -> String {
+        match &self.multi_region {
+            Some(mr) => crate::ids::mrk_key_id(&mr.public_id),
+            None => self.id.to_string(),
+        }
+    }
+
+    /// The id shared by every copy of the key (the store id of a single-Region key): what
+    /// a ciphertext names, so that it decrypts with any copy.
+    pub fn public_uuid(&self) -> Uuid {
+        self.multi_region
+            .as_ref()
+            .map_or(self.id, |mr| mr.public_id)
+    }
+
+    /// A copy of a multi-Region key that is not the primary.
+    pub fn is_replica(&self) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|mr| mr.primary_region != self.region)
+    }
+
+    /// Rotation is a property of the primary key: a replica gets its material from it.
+    fn check_not_replica(&self, operation: &str) -> Result<(), KmsError> {
+        if self.is_replica() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} is a multi-Region replica key; {operation} is supported only on its primary key.",
+                self.arn()
+            )));
+        }
+        Ok(())
     }
 
     pub fn is_in(&self, region: &Region, account: &AccountId) -> bool {
@@ -199,6 +261,7 @@ impl KeyRecord {
     /// Only symmetric encryption keys rotate: asymmetric and HMAC keys keep their material
     /// for life, as in AWS.
     fn check_rotatable(&self, operation: &str) -> Result<(), KmsError> {
+        self.check_not_replica(operation)?;
         if self.is_external() {
             return Err(KmsError::UnsupportedOperation(format!(
                 "{} has imported key material: {operation} is not supported for it.",
@@ -252,6 +315,17 @@ impl KeyRecord {
             ));
         }
         self.check_not_pending_deletion()?;
+        // AWS puts such a key in PendingReplicaDeletion until its replicas are gone;
+        // Keyward asks for the replicas to be deleted first.
+        if let Some(mr) = &self.multi_region {
+            if !self.is_replica() && !mr.replica_regions.is_empty() {
+                return Err(KmsError::InvalidState(format!(
+                    "{} is a multi-Region primary key with replicas in {}: schedule the deletion of its replica keys first.",
+                    self.arn(),
+                    mr.replica_regions.join(", ")
+                )));
+            }
+        }
         let when = now.plus_days(days);
         self.state = KeyState::PendingDeletion;
         self.deletion_date = Some(when);
@@ -386,6 +460,7 @@ mod tests {
             current_material: 1,
             valid_to: None,
             material_fingerprint: None,
+            multi_region: None,
             revision: 0,
         }
     }

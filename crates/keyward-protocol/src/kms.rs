@@ -103,6 +103,8 @@ kms_operations! {
     GetParametersForImport(GetParametersForImportRequest),
     ImportKeyMaterial(ImportKeyMaterialRequest),
     DeleteImportedKeyMaterial(DeleteImportedKeyMaterialRequest),
+    ReplicateKey(ReplicateKeyRequest),
+    UpdatePrimaryRegion(UpdatePrimaryRegionRequest),
 }
 
 impl KmsOperation {

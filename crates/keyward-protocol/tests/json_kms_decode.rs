@@ -136,10 +136,7 @@ fn decode_answers_each_failure_with_its_exception() {
     assert_eq!(code("Encrypt", "{"), "SerializationException");
     assert_eq!(code("Encrypt", r#"{"KeyId":"k"}"#), "ValidationException");
     assert_eq!(
-        code(
-            "UpdatePrimaryRegion",
-            r#"{"KeyId":"k","PrimaryRegion":"eu-west-1"}"#
-        ),
+        code("CreateCustomKeyStore", r#"{"CustomKeyStoreName":"store"}"#),
         "UnsupportedOperationException"
     );
     for operation in KmsOperation::SUPPORTED {

@@ -102,6 +102,7 @@ fn act_on(
     match key.state {
         KeyState::PendingDeletion if key.deletion_date.is_some_and(|d| d <= now) => {
             inner.store.delete_key(id)?;
+            crate::kms::multi_region::forget_copy(inner, &key)?;
             tracing::info!(key = %key.arn(), "deleted key at the end of its deletion window");
             Ok(Some(Acted::Deleted))
         }
@@ -115,6 +116,7 @@ fn act_on(
             let material = new_material(inner, &key, version, now)?;
             match inner.store.update_key(&key, Some(&material)) {
                 Ok(_) => {
+                    crate::kms::multi_region::sync_replicas(inner, &key)?;
                     tracing::info!(key = %key.arn(), version, "rotated key on schedule");
                     Ok(Some(Acted::Rotated))
                 }

@@ -43,6 +43,7 @@ fn key(account: &str) -> KeyRecord {
         current_material: 1,
         valid_to: None,
         material_fingerprint: None,
+        multi_region: None,
         revision: 0,
     }
 }

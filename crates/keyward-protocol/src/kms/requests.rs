@@ -479,3 +479,23 @@ pub struct DeleteImportedKeyMaterialRequest {
     pub key_id: String,
     pub key_material_id: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateKeyRequest {
+    pub key_id: String,
+    pub replica_region: String,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdatePrimaryRegionRequest {
+    pub key_id: String,
+    pub primary_region: String,
+}

@@ -564,3 +564,15 @@ pub struct DeleteImportedKeyMaterialResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_material_id: Option<String>,
 }
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateKeyResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_key_metadata: Option<KeyMetadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_tags: Option<Vec<Tag>>,
+}

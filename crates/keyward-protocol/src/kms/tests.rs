@@ -19,7 +19,7 @@ fn example_of(shape: &str) -> Value {
 #[test]
 fn every_supported_operation_is_in_the_model() {
     let model = ServiceModel::kms();
-    assert_eq!(KmsOperation::SUPPORTED.len(), 45);
+    assert_eq!(KmsOperation::SUPPORTED.len(), 47);
     for operation in KmsOperation::SUPPORTED {
         assert!(model.has_operation(operation), "{operation}");
     }
@@ -143,6 +143,7 @@ fn every_response_member_round_trips_under_its_wire_name() {
             "DeleteImportedKeyMaterialResponse",
             round_trip::<DeleteImportedKeyMaterialResponse>,
         ),
+        ("ReplicateKeyResponse", round_trip::<ReplicateKeyResponse>),
     ];
     for (shape, round_trip) in cases {
         let value = example_of(shape);
@@ -216,15 +217,12 @@ fn every_enum_has_exactly_the_model_values() {
 
 #[test]
 fn unsupported_operations_are_checked_then_refused() {
-    let error = KmsOperation::decode(
-        "ReplicateKey",
-        br#"{"KeyId":"mrk-1234abcd12ab34cd56ef1234567890ab","ReplicaRegion":"eu-west-1"}"#,
-    )
-    .unwrap_err();
+    let error = KmsOperation::decode("CreateCustomKeyStore", br#"{"CustomKeyStoreName":"store"}"#)
+        .unwrap_err();
     assert_eq!(error.code, "UnsupportedOperationException");
     assert_eq!(
         error.message,
-        "ReplicateKey is not supported by this server yet."
+        "CreateCustomKeyStore is not supported by this server yet."
     );
     let error = KmsOperation::decode("Sign", b"{}").unwrap_err();
     assert_eq!(error.code, "ValidationException");

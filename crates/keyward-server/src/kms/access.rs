@@ -240,7 +240,24 @@ impl AppState {
         keys.insert("kms:KeySpec", &record.key_spec);
         keys.insert("kms:KeyUsage", &record.key_usage);
         keys.insert("kms:KeyOrigin", &record.origin);
-        keys.insert("kms:MultiRegion", "false");
+        keys.insert(
+            "kms:MultiRegion",
+            if record.multi_region.is_some() {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        if record.multi_region.is_some() {
+            keys.insert(
+                "kms:MultiRegionKeyType",
+                if record.is_replica() {
+                    "REPLICA"
+                } else {
+                    "PRIMARY"
+                },
+            );
+        }
         keys.insert_many(
             "kms:ResourceAliases",
             self.inner

@@ -155,23 +155,28 @@ pub(super) async fn list_aliases(
         .collect();
     let truncated = page.len() > limit;
     page.truncate(limit);
+    let mut aliases = Vec::with_capacity(page.len());
+    for a in &page {
+        // A multi-Region key is answered by its public `mrk-` id, not its store id.
+        let target = match state.load_key(a.target).await? {
+            Some(key) => key.record.key_id_string(),
+            None => a.target.to_string(),
+        };
+        aliases.push(AliasListEntry {
+            alias_name: Some(a.name.clone()),
+            alias_arn: Some(a.arn()),
+            target_key_id: Some(target),
+            creation_date: Some(a.created.as_epoch_seconds()),
+            last_updated_date: Some(a.updated.as_epoch_seconds()),
+        });
+    }
     Ok(ListAliasesResponse {
         next_marker: if truncated {
             page.last().map(|a| a.name.clone())
         } else {
             None
         },
-        aliases: Some(
-            page.iter()
-                .map(|a| AliasListEntry {
-                    alias_name: Some(a.name.clone()),
-                    alias_arn: Some(a.arn()),
-                    target_key_id: Some(a.target.to_string()),
-                    creation_date: Some(a.created.as_epoch_seconds()),
-                    last_updated_date: Some(a.updated.as_epoch_seconds()),
-                })
-                .collect(),
-        ),
+        aliases: Some(aliases),
         truncated: Some(truncated),
     })
 }

@@ -411,7 +411,7 @@ pub(super) async fn generate_data_key_pair(
         key_id: Some(pair.key.record.arn()),
         key_pair_spec: Some(r.key_pair_spec),
         key_material_id: Some(key_material_id(
-            &pair.key.record.id,
+            &pair.key.record.public_uuid(),
             pair.key.record.current_material,
         )),
         ..GenerateDataKeyPairResponse::default()
@@ -441,7 +441,7 @@ pub(super) async fn generate_data_key_pair_without_plaintext(
         key_id: Some(pair.key.record.arn()),
         key_pair_spec: Some(r.key_pair_spec),
         key_material_id: Some(key_material_id(
-            &pair.key.record.id,
+            &pair.key.record.public_uuid(),
             pair.key.record.current_material,
         )),
     })

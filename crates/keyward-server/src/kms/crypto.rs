@@ -37,7 +37,8 @@ pub(super) fn seal(
     let material = key.current_material()?;
     Ok(keyward_crypto::encrypt(
         material,
-        *key.record.id.as_bytes(),
+        // The id every copy of a multi-Region key shares, so any copy can open the blob.
+        *key.record.public_uuid().as_bytes(),
         key.record.current_material,
         context,
         plaintext,
@@ -66,21 +67,20 @@ pub(super) async fn open(
                 .await?;
             require_symmetric(&key, operation)?;
             let header = keyward_crypto::parse_header(blob)?;
-            if key.record.id != Uuid::from_bytes(header.key_id) {
+            if key.record.public_uuid() != Uuid::from_bytes(header.key_id) {
                 return Err(KmsError::IncorrectKey);
             }
             key
         }
-        None => match state
-            .load_key(Uuid::from_bytes(keyward_crypto::parse_header(blob)?.key_id))
-            .await?
-        {
-            Some(key) if key.record.is_in(&caller.region, &caller.account) => {
-                state.authorize_key(caller, &key, &access).await?;
-                key
-            }
-            _ => return Err(KmsError::InvalidCiphertext),
-        },
+        None => {
+            let named = Uuid::from_bytes(keyward_crypto::parse_header(blob)?.key_id);
+            let key = match key_named_by_blob(state, caller, named).await? {
+                Some(key) => key,
+                None => return Err(KmsError::InvalidCiphertext),
+            };
+            state.authorize_key(caller, &key, &access).await?;
+            key
+        }
     };
     key.record.check_usable()?;
     let header = keyward_crypto::parse_header(blob)?;
@@ -89,6 +89,25 @@ pub(super) async fn open(
         .ok_or(KmsError::InvalidCiphertext)?;
     let plaintext = keyward_crypto::decrypt(material, blob, context)?;
     Ok((key, header.material_version, plaintext))
+}
+
+/// The key of the caller's account and region a blob's header names: a single-Region key
+/// by its id, or the local copy of a multi-Region key by its public id.
+async fn key_named_by_blob(
+    state: &AppState,
+    caller: &Caller,
+    named: Uuid,
+) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+    if let Some(key) = state.load_key(named).await? {
+        // The store id of a multi-Region copy is never written into a blob.
+        if key.record.multi_region.is_none() && key.record.is_in(&caller.region, &caller.account) {
+            return Ok(Some(key));
+        }
+    }
+    let copy = keyward_core::ids::mrk_copy_id(&named, caller.region.as_str());
+    Ok(state.load_key(copy).await?.filter(|key| {
+        key.record.public_uuid() == named && key.record.is_in(&caller.region, &caller.account)
+    }))
 }
 
 pub(super) async fn encrypt(
@@ -202,7 +221,7 @@ pub(super) async fn decrypt(
         key_id: Some(key.record.arn()),
         plaintext: Some(Blob::from(plaintext)),
         encryption_algorithm: EncryptionAlgorithmSpec::from_wire(algorithm),
-        key_material_id: version.map(|v| key_material_id(&key.record.id, v)),
+        key_material_id: version.map(|v| key_material_id(&key.record.public_uuid(), v)),
         ..DecryptResponse::default()
     })
 }
@@ -250,9 +269,10 @@ pub(super) async fn re_encrypt(
         key_id: Some(destination.record.arn()),
         source_encryption_algorithm: EncryptionAlgorithmSpec::from_wire(source_algorithm),
         destination_encryption_algorithm: EncryptionAlgorithmSpec::from_wire(destination_algorithm),
-        source_key_material_id: source_version.map(|v| key_material_id(&source.record.id, v)),
+        source_key_material_id: source_version
+            .map(|v| key_material_id(&source.record.public_uuid(), v)),
         destination_key_material_id: Some(key_material_id(
-            &destination.record.id,
+            &destination.record.public_uuid(),
             destination.record.current_material,
         ))
         .filter(|_| symmetric_destination),
@@ -322,7 +342,10 @@ pub(super) async fn generate_data_key(
         ciphertext_blob: Some(Blob::from(blob)),
         plaintext: Some(Blob::from(plaintext)),
         key_id: Some(key.record.arn()),
-        key_material_id: Some(key_material_id(&key.record.id, key.record.current_material)),
+        key_material_id: Some(key_material_id(
+            &key.record.public_uuid(),
+            key.record.current_material,
+        )),
         ..GenerateDataKeyResponse::default()
     })
 }
@@ -348,7 +371,10 @@ pub(super) async fn generate_data_key_without_plaintext(
     Ok(GenerateDataKeyWithoutPlaintextResponse {
         ciphertext_blob: Some(Blob::from(blob)),
         key_id: Some(key.record.arn()),
-        key_material_id: Some(key_material_id(&key.record.id, key.record.current_material)),
+        key_material_id: Some(key_material_id(
+            &key.record.public_uuid(),
+            key.record.current_material,
+        )),
     })
 }
 

@@ -203,7 +203,12 @@ pub(super) async fn list_grants(
                 .is_none_or(|p| *p == g.grantee_principal)
         })
         .collect();
-    page(&grants, r.limit, r.marker.as_deref())
+    let mut listed = page(&grants, r.limit, r.marker.as_deref())?;
+    // The key's ARN as AWS spells it (`mrk-…` for a multi-Region key, not its store id).
+    for entry in listed.grants.iter_mut().flatten() {
+        entry.key_id = Some(key.record.arn());
+    }
+    Ok(listed)
 }
 
 pub(super) async fn list_retirable_grants(
@@ -227,8 +232,31 @@ pub(super) async fn list_retirable_grants(
         })
         .await?;
     grants.retain(|g| g.region == caller.region);
-    let grants: Vec<&GrantRecord> = grants.iter().collect();
-    page(&grants, r.limit, r.marker.as_deref())
+    let refs: Vec<&GrantRecord> = grants.iter().collect();
+    let mut listed = page(&refs, r.limit, r.marker.as_deref())?;
+    // The key's ARN as AWS spells it (`mrk-…` for a multi-Region key, not its store id).
+    let shown: std::collections::HashSet<&String> = listed
+        .grants
+        .iter()
+        .flatten()
+        .filter_map(|e| e.key_id.as_ref())
+        .collect();
+    let mut arns = std::collections::HashMap::new();
+    for grant in &grants {
+        let arn = grant.key_arn();
+        if !shown.contains(&arn) || arns.contains_key(&arn) {
+            continue;
+        }
+        if let Some(key) = state.load_key(grant.key_id).await? {
+            arns.insert(grant.key_arn(), key.record.arn());
+        }
+    }
+    for entry in listed.grants.iter_mut().flatten() {
+        if let Some(arn) = entry.key_id.as_ref().and_then(|id| arns.get(id)) {
+            entry.key_id = Some(arn.clone());
+        }
+    }
+    Ok(listed)
 }
 
 pub(super) async fn retire_grant(

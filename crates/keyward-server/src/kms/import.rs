@@ -222,7 +222,10 @@ pub(super) async fn import_key_material(
     state.inner.keys.invalidate(&id);
     Ok(ImportKeyMaterialResponse {
         key_id: Some(record.arn()),
-        key_material_id: Some(key_material_id(&record.id, record.current_material)),
+        key_material_id: Some(key_material_id(
+            &record.public_uuid(),
+            record.current_material,
+        )),
     })
 }
 
@@ -331,7 +334,10 @@ pub(super) async fn delete_imported_key_material(
     state.inner.keys.invalidate(&id);
     Ok(DeleteImportedKeyMaterialResponse {
         key_id: Some(record.arn()),
-        key_material_id: Some(key_material_id(&record.id, record.current_material)),
+        key_material_id: Some(key_material_id(
+            &record.public_uuid(),
+            record.current_material,
+        )),
     })
 }
 

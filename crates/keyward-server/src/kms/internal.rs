@@ -186,6 +186,7 @@ pub(crate) async fn managed_key_arn(
         current_material: 1,
         valid_to: None,
         material_fingerprint: None,
+        multi_region: None,
         revision: 0,
     };
     let alias = AliasRecord {

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use keyward_core::error::validation_error;
-use keyward_core::key::{KeyManager, KeyRecord, KeyState as CoreKeyState};
+use keyward_core::ids::{mrk_copy_id, mrk_key_id};
+use keyward_core::key::{KeyManager, KeyRecord, KeyState as CoreKeyState, MultiRegionInfo};
 use keyward_core::policy::{default_key_policy, DEFAULT_POLICY_NAME};
 use keyward_core::KmsError;
 use keyward_protocol::kms::*;
@@ -26,7 +27,7 @@ pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
     let algorithms = algorithms(record);
     KeyMetadata {
         aws_account_id: Some(record.account.clone()),
-        key_id: record.id.to_string(),
+        key_id: record.key_id_string(),
         arn: Some(record.arn()),
         creation_date: Some(record.created.as_epoch_seconds()),
         enabled: Some(record.state == CoreKeyState::Enabled),
@@ -45,14 +46,39 @@ pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
         signing_algorithms: algorithms.signing,
         mac_algorithms: algorithms.mac,
         key_agreement_algorithms: algorithms.key_agreement,
-        multi_region: Some(false),
+        multi_region: Some(record.multi_region.is_some()),
+        multi_region_configuration: record.multi_region.as_ref().map(|mr| {
+            MultiRegionConfiguration {
+                multi_region_key_type: Some(if record.is_replica() {
+                    MultiRegionKeyType::Replica
+                } else {
+                    MultiRegionKeyType::Primary
+                }),
+                primary_key: Some(MultiRegionKey {
+                    arn: Some(record.arn_in(&mr.primary_region)),
+                    region: Some(mr.primary_region.clone()),
+                }),
+                replica_keys: Some(
+                    mr.replica_regions
+                        .iter()
+                        .map(|region| MultiRegionKey {
+                            arn: Some(record.arn_in(region)),
+                            region: Some(region.clone()),
+                        })
+                        .collect(),
+                ),
+            }
+        }),
         pending_deletion_window_in_days: record
             .pending_window_days
             .filter(|_| pending)
             .map(i32::try_from)
             .and_then(Result::ok),
-        current_key_material_id: Some(key_material_id(&record.id, record.current_material))
-            .filter(|_| record.key_spec == SYMMETRIC_DEFAULT),
+        current_key_material_id: Some(key_material_id(
+            &record.public_uuid(),
+            record.current_material,
+        ))
+        .filter(|_| record.key_spec == SYMMETRIC_DEFAULT),
         expiration_model: super::import::expiration_model(record),
         valid_to: record.valid_to.map(|t| t.as_epoch_seconds()),
         ..KeyMetadata::default()
@@ -125,7 +151,7 @@ pub(crate) fn algorithms(record: &KeyRecord) -> Algorithms {
     out
 }
 
-fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
+pub(super) fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
     for tag in tags {
         if tag.tag_key.starts_with("aws:") {
             return Err(KmsError::Tag(
@@ -173,10 +199,11 @@ pub(super) async fn create_key(
             "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE".into(),
         ));
     }
-    if r.multi_region == Some(true) {
-        return Err(KmsError::UnsupportedOperation(
-            "Multi-Region keys are not supported by this server yet.".into(),
-        ));
+    let multi_region = r.multi_region == Some(true);
+    if multi_region && origin != "AWS_KMS" {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "Multi-Region keys of origin {origin} are not supported by this server yet."
+        )));
     }
     let tags = r.tags.unwrap_or_default();
     check_tags(&tags)?;
@@ -188,17 +215,42 @@ pub(super) async fn create_key(
         .key("kms:KeySpec", &spec)
         .key("kms:KeyUsage", &usage)
         .key("kms:KeyOrigin", origin)
-        .key("kms:MultiRegion", "false");
+        .key(
+            "kms:MultiRegion",
+            if multi_region { "true" } else { "false" },
+        );
+    if multi_region {
+        access = access.key("kms:MultiRegionKeyType", "PRIMARY");
+    }
     let bypass = r.bypass_policy_lockout_safety_check == Some(true);
     access = access.key(
         "kms:BypassPolicyLockoutSafetyCheck",
         if bypass { "true" } else { "false" },
     );
     state.authorize_kms(caller, &access, "*").await?;
-    let id = Uuid::new_v4();
+    // A multi-Region key is named by a random public id; each copy is stored under an id
+    // derived from it and its region.
+    let public = Uuid::new_v4();
+    let (id, mr_info) = if multi_region {
+        let info = MultiRegionInfo {
+            public_id: public,
+            primary_region: caller.region.to_string(),
+            replica_regions: Vec::new(),
+        };
+        (mrk_copy_id(&public, caller.region.as_str()), Some(info))
+    } else {
+        (public, None)
+    };
     let (policy, policy_principals) = match r.policy {
         Some(policy) => {
-            let arn = keyward_core::ids::key_arn(&caller.region, &caller.account, &id);
+            let name = match &mr_info {
+                Some(_) => mrk_key_id(&public),
+                None => id.to_string(),
+            };
+            let arn = format!(
+                "arn:aws:kms:{}:{}:key/{name}",
+                caller.region, caller.account
+            );
             let principals = state.bind_key_policy(caller, &policy).await?;
             state
                 .check_new_key_policy(caller, &policy, &arn, bypass)
@@ -233,6 +285,7 @@ pub(super) async fn create_key(
         current_material: 1,
         valid_to: None,
         material_fingerprint: None,
+        multi_region: mr_info,
         revision: 0,
     };
     let record = state
@@ -304,7 +357,7 @@ pub(super) async fn list_keys(
         keys: Some(
             page.iter()
                 .map(|k| KeyListEntry {
-                    key_id: Some(k.id.to_string()),
+                    key_id: Some(k.key_id_string()),
                     key_arn: Some(k.arn()),
                 })
                 .collect(),

@@ -8,6 +8,7 @@ mod grants;
 pub(crate) mod import;
 pub(crate) mod internal;
 mod keys;
+pub(crate) mod multi_region;
 mod rotation;
 mod wire;
 
@@ -100,6 +101,10 @@ pub(crate) async fn handle(
         Op::DeleteImportedKeyMaterial(r) => {
             encode(&import::delete_imported_key_material(state, caller, r).await?)
         }
+        Op::ReplicateKey(r) => encode(&multi_region::replicate_key(state, caller, r).await?),
+        Op::UpdatePrimaryRegion(r) => {
+            empty(multi_region::update_primary_region(state, caller, r).await?)
+        }
     })
 }
 
@@ -149,6 +154,32 @@ fn key_not_found(caller: &Caller, id: &Uuid) -> KmsError {
     ))
 }
 
+fn names_mrk(key_id: &str) -> bool {
+    key_id.starts_with(keyward_core::ids::MRK_PREFIX) || key_id.contains(":key/mrk-")
+}
+
+/// A copy of a multi-Region key answers to its `mrk-` id and its aliases only: the store id
+/// derived for it is internal, and naming it is `NotFoundException` as for any unknown key.
+fn check_public_name(caller: &Caller, key_id: &str, record: &KeyRecord) -> Result<(), KmsError> {
+    let by_alias = key_id.starts_with("alias/") || key_id.contains(":alias/");
+    if record.multi_region.is_some() && !by_alias && !names_mrk(key_id) {
+        return Err(named_key_not_found(caller, key_id));
+    }
+    Ok(())
+}
+
+/// Not found, naming the key as the request named it (a store id derived for a
+/// multi-Region copy means nothing to the caller).
+fn named_key_not_found(caller: &Caller, key_id: &str) -> KmsError {
+    if key_id.starts_with("arn:") {
+        return KmsError::NotFound(format!("Key '{key_id}' does not exist"));
+    }
+    KmsError::NotFound(format!(
+        "Key 'arn:aws:kms:{}:{}:key/{key_id}' does not exist",
+        caller.region, caller.account
+    ))
+}
+
 fn alias_not_found(caller: &Caller, name: &str) -> KmsError {
     KmsError::NotFound(format!(
         "Alias arn:aws:kms:{}:{}:{name} is not found.",
@@ -194,6 +225,10 @@ impl AppState {
     fn key_id_for(&self, caller: &Caller, key_id: &str, naming: Naming) -> Result<Uuid, KmsError> {
         match KeyRef::parse(key_id, &caller.region, &caller.account)? {
             KeyRef::Key(id) => Ok(id),
+            KeyRef::MultiRegion(public) => Ok(keyward_core::ids::mrk_copy_id(
+                &public,
+                caller.region.as_str(),
+            )),
             KeyRef::Alias(name) if naming == Naming::KeyOrAlias => self
                 .inner
                 .aliases
@@ -213,7 +248,11 @@ impl AppState {
         access: Access,
     ) -> Result<Arc<LoadedKey>, KmsError> {
         let id = self.key_id_for(caller, key_id, naming)?;
-        let key = self.key_by_id(caller, id).await?;
+        let key = self.key_by_id(caller, id).await.map_err(|e| match e {
+            KmsError::NotFound(_) if names_mrk(key_id) => named_key_not_found(caller, key_id),
+            other => other,
+        })?;
+        check_public_name(caller, key_id, &key.record)?;
         self.authorize_key(caller, &key, &access.named(key_id))
             .await?;
         Ok(key)
@@ -236,7 +275,11 @@ impl AppState {
             + 'static,
     {
         let id = self.key_id_for(caller, key_id, naming)?;
-        let current = self.key_by_id(caller, id).await?;
+        let current = self.key_by_id(caller, id).await.map_err(|e| match e {
+            KmsError::NotFound(_) if names_mrk(key_id) => named_key_not_found(caller, key_id),
+            other => other,
+        })?;
+        check_public_name(caller, key_id, &current.record)?;
         self.authorize_key(caller, &current, &access).await?;
         let caller = caller.clone();
         self.blocking(move |inner| {

@@ -72,7 +72,9 @@ pub(super) async fn get_key_rotation_status(
         )
         .await?;
     key.record.check_not_pending_deletion()?;
-    let auto = key.record.auto_rotation.as_ref();
+    // A replica shows the rotation status of its primary, as in AWS.
+    let schedule = super::multi_region::rotation_schedule(state, &key.record).await?;
+    let auto = schedule.as_ref();
     Ok(GetKeyRotationStatusResponse {
         key_rotation_enabled: Some(auto.is_some()),
         key_id: Some(key.record.arn()),
@@ -99,8 +101,12 @@ pub(super) async fn rotate_key_on_demand(
             },
         )
         .await?;
+    let primary = record.clone();
+    state
+        .blocking(move |inner| super::multi_region::sync_replicas(inner, &primary))
+        .await?;
     Ok(RotateKeyOnDemandResponse {
-        key_id: Some(record.id.to_string()),
+        key_id: Some(record.key_id_string()),
     })
 }
 
@@ -144,8 +150,11 @@ pub(super) async fn list_key_rotations(
         rotations: Some(
             page.iter()
                 .map(|rot| RotationsListEntry {
-                    key_id: Some(key.record.id.to_string()),
-                    key_material_id: Some(key_material_id(&key.record.id, rot.material_version)),
+                    key_id: Some(key.record.key_id_string()),
+                    key_material_id: Some(key_material_id(
+                        &key.record.public_uuid(),
+                        rot.material_version,
+                    )),
                     rotation_date: Some(rot.date.as_epoch_seconds()),
                     rotation_type: RotationType::from_wire(rot.kind.as_str()),
                     ..RotationsListEntry::default()

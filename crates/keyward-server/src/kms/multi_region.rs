@@ -1,0 +1,490 @@
+//! Multi-Region keys: `ReplicateKey`, `UpdatePrimaryRegion`, and keeping the copies of a key
+//! in step — the material versions a rotation of the primary adds, and the configuration
+//! (primary and replica regions) every copy shows.
+//!
+//! Each copy is an ordinary stored key under its own id, derived from the public `mrk-` id
+//! and its region ([`mrk_copy_id`]). The store has no transaction across keys, so writes
+//! that touch several copies are done copy by copy, each one an optimistic read-modify-write;
+//! [`sync_replica`] is idempotent, so a later rotation or `ReplicateKey` repairs a copy a
+//! crash left behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use keyward_core::ids::mrk_copy_id;
+use keyward_core::key::{KeyRecord, KeyState, MultiRegionInfo};
+use keyward_core::policy::default_key_policy;
+use keyward_core::{KmsError, Region, StoreError};
+use keyward_protocol::kms::*;
+use uuid::Uuid;
+
+use super::access::Access;
+use super::keys::{check_tags, key_metadata};
+use super::{wrap_material, Naming};
+use crate::auth::Caller;
+use crate::cache::material_aad;
+use crate::state::{AppState, Inner};
+
+/// Attempts of one optimistic write before giving up.
+const RETRIES: usize = 16;
+
+fn too_many_writers(id: &Uuid) -> KmsError {
+    KmsError::Internal(format!("key {id}: too many concurrent writers"))
+}
+
+fn not_multi_region(record: &KeyRecord, operation: &str) -> KmsError {
+    KmsError::UnsupportedOperation(format!(
+        "{} is not a multi-Region key. {operation} is supported only on multi-Region primary keys.",
+        record.arn()
+    ))
+}
+
+fn not_primary(record: &KeyRecord, mr: &MultiRegionInfo, operation: &str) -> KmsError {
+    KmsError::UnsupportedOperation(format!(
+        "{} is a multi-Region replica key. {operation} is supported only on its primary key {}.",
+        record.arn(),
+        record.arn_in(&mr.primary_region)
+    ))
+}
+
+/// The caller as seen in another region of its account (authorization there).
+fn caller_in(caller: &Caller, region: &Region) -> Caller {
+    let mut there = caller.clone();
+    there.region = region.clone();
+    there
+}
+
+pub(super) async fn replicate_key(
+    state: &AppState,
+    caller: &Caller,
+    r: ReplicateKeyRequest,
+) -> Result<ReplicateKeyResponse, KmsError> {
+    let access = Access::new("kms:ReplicateKey").key("kms:ReplicaRegion", &r.replica_region);
+    let primary = state
+        .resolve(caller, &r.key_id, Naming::KeyOnly, access)
+        .await?;
+    let record = &primary.record;
+    let mr = record
+        .multi_region
+        .clone()
+        .ok_or_else(|| not_multi_region(record, "ReplicateKey"))?;
+    if record.is_replica() {
+        return Err(not_primary(record, &mr, "ReplicateKey"));
+    }
+    // The model's pattern has been checked; this only gives the name its type.
+    let region = Region::parse(&r.replica_region)
+        .ok_or_else(|| KmsError::Validation(format!("Invalid region {}", r.replica_region)))?;
+    if region == caller.region {
+        return Err(KmsError::Validation(format!(
+            "The replica region {region} must be different from the region of the primary key {}.",
+            record.arn()
+        )));
+    }
+    if mr.replica_regions.iter().any(|r| r == region.as_str()) {
+        return Err(KmsError::AlreadyExists(format!(
+            "Replica key {} already exists",
+            record.arn_in(region.as_str())
+        )));
+    }
+    record.check_not_pending_deletion()?;
+    let tags = r.tags.unwrap_or_default();
+    check_tags(&tags)?;
+    // AWS requires kms:CreateKey in the replica's region as well.
+    let there = caller_in(caller, &region);
+    let bypass = r.bypass_policy_lockout_safety_check == Some(true);
+    let create = Access::new("kms:CreateKey")
+        .tags(
+            tags.iter()
+                .map(|t| (t.tag_key.as_str(), t.tag_value.as_str())),
+        )
+        .key("kms:KeySpec", &record.key_spec)
+        .key("kms:KeyUsage", &record.key_usage)
+        .key("kms:KeyOrigin", &record.origin)
+        .key("kms:MultiRegion", "true")
+        .key("kms:MultiRegionKeyType", "REPLICA")
+        .key(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            if bypass { "true" } else { "false" },
+        );
+    state.authorize_kms(&there, &create, "*").await?;
+    let (policy, policy_principals) = match r.policy {
+        Some(policy) => {
+            let principals = state.bind_key_policy(&there, &policy).await?;
+            state
+                .check_new_key_policy(&there, &policy, &record.arn_in(region.as_str()), bypass)
+                .await?;
+            (policy, principals)
+        }
+        None => (default_key_policy(&caller.account), BTreeMap::new()),
+    };
+    let template = Replica {
+        region: region.to_string(),
+        description: r.description.unwrap_or_default(),
+        policy,
+        policy_principals,
+        tags: tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
+    };
+    let primary_id = record.id;
+    let replica = state
+        .blocking(move |inner| create_replica(inner, &primary_id, template))
+        .await?;
+    Ok(ReplicateKeyResponse {
+        replica_key_metadata: Some(key_metadata(&replica)),
+        replica_policy: Some(replica.policy.clone()),
+        replica_tags: Some(
+            replica
+                .tags
+                .iter()
+                .map(|(k, v)| Tag {
+                    tag_key: k.clone(),
+                    tag_value: v.clone(),
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// What `ReplicateKey` sets on the new copy; the rest comes from the primary.
+struct Replica {
+    region: String,
+    description: String,
+    policy: String,
+    policy_principals: BTreeMap<String, String>,
+    tags: BTreeMap<String, String>,
+}
+
+/// Stores the replica with every material version of the primary, then adds its region to
+/// the primary and to every other copy.
+fn create_replica(
+    inner: &Inner,
+    primary_id: &Uuid,
+    template: Replica,
+) -> Result<KeyRecord, KmsError> {
+    let gone = || KmsError::NotFound(format!("Key '{primary_id}' does not exist"));
+    let primary = inner.store.get_key(primary_id)?.ok_or_else(gone)?;
+    let mr = primary.multi_region.clone().ok_or_else(gone)?;
+    let now = inner.clock.now();
+    let id = mrk_copy_id(&mr.public_id, &template.region);
+    let mut replica_regions = mr.replica_regions.clone();
+    replica_regions.push(template.region.clone());
+    let mut replica = KeyRecord {
+        id,
+        account: primary.account.clone(),
+        region: template.region.clone(),
+        description: template.description,
+        created: now,
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        key_usage: primary.key_usage.clone(),
+        key_spec: primary.key_spec.clone(),
+        origin: primary.origin.clone(),
+        manager: primary.manager,
+        policy: template.policy,
+        policy_principals: template.policy_principals,
+        tags: template.tags,
+        // Rotation is scheduled on the primary, which writes each new version to its
+        // replicas.
+        auto_rotation: None,
+        rotations: Vec::new(),
+        current_material: 1,
+        valid_to: None,
+        material_fingerprint: None,
+        multi_region: Some(MultiRegionInfo {
+            public_id: mr.public_id,
+            primary_region: mr.primary_region.clone(),
+            replica_regions,
+        }),
+        revision: 0,
+    };
+    let first = inner
+        .store
+        .materials(primary_id)?
+        .into_iter()
+        .min_by_key(|row| row.version)
+        .ok_or_else(|| KmsError::Internal(format!("key {primary_id} has no material")))?;
+    replica.current_material = first.version;
+    let material = inner
+        .root
+        .unwrap_material(&material_aad(&primary.arn(), first.version), &first.wrapped)?;
+    let row = wrap_material(inner, &replica, first.version, &material, first.created)?;
+    inner
+        .store
+        .create_key(&replica, Some(&row))
+        .map_err(|e| match e {
+            StoreError::AlreadyExists(_) => {
+                KmsError::AlreadyExists(format!("Replica key {} already exists", replica.arn()))
+            }
+            other => other.into(),
+        })?;
+    // List the new region on the primary, copying first whatever versions the primary has
+    // by then: once the primary lists the region, every later rotation writes to it.
+    let mut listed = None;
+    for _ in 0..RETRIES {
+        let Some(mut current) = inner.store.get_key(primary_id)? else {
+            return Err(gone());
+        };
+        sync_replica(inner, &current, &id)?;
+        let Some(info) = current.multi_region.as_mut() else {
+            return Err(gone());
+        };
+        if !info.replica_regions.contains(&template.region) {
+            info.replica_regions.push(template.region.clone());
+        }
+        match inner.store.update_key(&current, None) {
+            Ok(_) => {
+                inner.keys.invalidate(primary_id);
+                listed = current.multi_region;
+                break;
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let info = listed.ok_or_else(|| too_many_writers(primary_id))?;
+    propagate(inner, &info)?;
+    inner
+        .store
+        .get_key(&id)?
+        .ok_or_else(|| KmsError::Internal(format!("replica {id} vanished")))
+}
+
+/// Read-modify-write of one copy, retried when another writer got there first. `change`
+/// says whether it changed anything. `None` when the copy does not exist.
+fn update_copy<F>(inner: &Inner, id: &Uuid, change: F) -> Result<Option<KeyRecord>, KmsError>
+where
+    F: Fn(&mut KeyRecord) -> Result<bool, KmsError>,
+{
+    for _ in 0..RETRIES {
+        let Some(mut record) = inner.store.get_key(id)? else {
+            return Ok(None);
+        };
+        if !change(&mut record)? {
+            return Ok(Some(record));
+        }
+        match inner.store.update_key(&record, None) {
+            Ok(revision) => {
+                inner.keys.invalidate(id);
+                record.revision = revision;
+                return Ok(Some(record));
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(too_many_writers(id))
+}
+
+/// Writes `info` to every copy it names.
+fn propagate(inner: &Inner, info: &MultiRegionInfo) -> Result<(), KmsError> {
+    for region in info.regions() {
+        update_copy(inner, &mrk_copy_id(&info.public_id, region), |record| {
+            if record.multi_region.as_ref() == Some(info) {
+                return Ok(false);
+            }
+            record.multi_region = Some(info.clone());
+            Ok(true)
+        })?;
+    }
+    Ok(())
+}
+
+/// Copies to the replica `replica_id` the material versions of `primary` it lacks, and
+/// the primary's current version and rotation history. Idempotent.
+fn sync_replica(inner: &Inner, primary: &KeyRecord, replica_id: &Uuid) -> Result<(), KmsError> {
+    let mut rows = inner.store.materials(&primary.id)?;
+    rows.sort_by_key(|row| row.version);
+    let primary_arn = primary.arn();
+    let target = primary.current_material;
+    'attempt: for _ in 0..RETRIES {
+        let Some(mut replica) = inner.store.get_key(replica_id)? else {
+            return Ok(());
+        };
+        let have: BTreeSet<u32> = inner
+            .store
+            .materials(replica_id)?
+            .into_iter()
+            .map(|row| row.version)
+            .collect();
+        replica.rotations = primary.rotations.clone();
+        for row in rows.iter().filter(|row| !have.contains(&row.version)) {
+            let material = inner
+                .root
+                .unwrap_material(&material_aad(&primary_arn, row.version), &row.wrapped)?;
+            // A version is made current only once it is stored, so a reader never finds
+            // a current version without its material.
+            if row.version <= target {
+                replica.current_material = replica.current_material.max(row.version);
+            }
+            let wrapped = wrap_material(inner, &replica, row.version, &material, row.created)?;
+            match inner.store.update_key(&replica, Some(&wrapped)) {
+                Ok(revision) => {
+                    inner.keys.invalidate(replica_id);
+                    replica.revision = revision;
+                }
+                Err(StoreError::Conflict) => continue 'attempt,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        let stored = inner.store.get_key(replica_id)?;
+        let in_step = stored
+            .as_ref()
+            .is_some_and(|s| s.current_material == target && s.rotations == primary.rotations);
+        if in_step || stored.is_none() {
+            return Ok(());
+        }
+        let has_target = have.contains(&target) || rows.iter().any(|r| r.version == target);
+        if !has_target {
+            return Ok(());
+        }
+        replica.current_material = target;
+        match inner.store.update_key(&replica, None) {
+            Ok(_) => {
+                inner.keys.invalidate(replica_id);
+                return Ok(());
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(too_many_writers(replica_id))
+}
+
+/// After a rotation of a primary key: writes the new version to every replica.
+pub(crate) fn sync_replicas(inner: &Inner, primary: &KeyRecord) -> Result<(), KmsError> {
+    let Some(mr) = &primary.multi_region else {
+        return Ok(());
+    };
+    if primary.is_replica() {
+        return Ok(());
+    }
+    for region in &mr.replica_regions {
+        sync_replica(inner, primary, &mrk_copy_id(&mr.public_id, region))?;
+    }
+    Ok(())
+}
+
+/// After a replica was deleted: every other copy stops listing it.
+pub(crate) fn forget_copy(inner: &Inner, deleted: &KeyRecord) -> Result<(), KmsError> {
+    let Some(mr) = &deleted.multi_region else {
+        return Ok(());
+    };
+    // The primary's configuration is the one that counts: it is updated first by every
+    // change of the set of copies.
+    let primary_id = mrk_copy_id(&mr.public_id, &mr.primary_region);
+    let Some(primary) = update_copy(inner, &primary_id, |record| {
+        let Some(info) = record.multi_region.as_mut() else {
+            return Ok(false);
+        };
+        let before = info.replica_regions.len();
+        info.replica_regions.retain(|r| r != &deleted.region);
+        Ok(info.replica_regions.len() != before)
+    })?
+    else {
+        return Ok(());
+    };
+    match &primary.multi_region {
+        Some(info) => propagate(inner, info),
+        None => Ok(()),
+    }
+}
+
+pub(super) async fn update_primary_region(
+    state: &AppState,
+    caller: &Caller,
+    r: UpdatePrimaryRegionRequest,
+) -> Result<(), KmsError> {
+    let access = Access::new("kms:UpdatePrimaryRegion").key("kms:PrimaryRegion", &r.primary_region);
+    let primary = state
+        .resolve(caller, &r.key_id, Naming::KeyOnly, access.clone())
+        .await?;
+    let record = &primary.record;
+    let mr = record
+        .multi_region
+        .clone()
+        .ok_or_else(|| not_multi_region(record, "UpdatePrimaryRegion"))?;
+    if record.is_replica() {
+        return Err(not_primary(record, &mr, "UpdatePrimaryRegion"));
+    }
+    let region = Region::parse(&r.primary_region)
+        .ok_or_else(|| KmsError::Validation(format!("Invalid region {}", r.primary_region)))?;
+    if region == caller.region {
+        // Already the primary: nothing to change.
+        return Ok(());
+    }
+    if !mr.replica_regions.iter().any(|r| r == region.as_str()) {
+        return Err(KmsError::NotFound(format!(
+            "Key '{}' does not exist",
+            record.arn_in(region.as_str())
+        )));
+    }
+    // AWS requires kms:UpdatePrimaryRegion on the new primary as well.
+    let there = caller_in(caller, &region);
+    let new_primary = state
+        .load_key(mrk_copy_id(&mr.public_id, region.as_str()))
+        .await?
+        .ok_or_else(|| {
+            KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                record.arn_in(region.as_str())
+            ))
+        })?;
+    state.authorize_key(&there, &new_primary, &access).await?;
+    new_primary.record.check_not_pending_deletion()?;
+    record.check_not_pending_deletion()?;
+    let new_region = region.to_string();
+    // The old primary first: its configuration is the one every later change starts from.
+    let ((auto_rotation, info), _) = state
+        .update_key(
+            caller,
+            &r.key_id,
+            Naming::KeyOnly,
+            Access::new("kms:UpdatePrimaryRegion"),
+            move |key, _, _| {
+                let old_region = key.region.clone();
+                let Some(info) = key.multi_region.as_mut() else {
+                    return Err(KmsError::Internal("not a multi-Region key".into()));
+                };
+                if info.primary_region != old_region || !info.replica_regions.contains(&new_region)
+                {
+                    return Err(KmsError::InvalidState(format!(
+                        "The multi-Region configuration of {} changed meanwhile; try again.",
+                        key.arn()
+                    )));
+                }
+                info.replica_regions.retain(|r| r != &new_region);
+                info.replica_regions.push(old_region);
+                info.primary_region = new_region.clone();
+                let info = info.clone();
+                // The rotation schedule belongs to the primary key.
+                Ok(((key.auto_rotation.take(), info), None))
+            },
+        )
+        .await?;
+    let new_id = new_primary.record.id;
+    state
+        .blocking(move |inner| {
+            update_copy(inner, &new_id, |record| {
+                record.multi_region = Some(info.clone());
+                if auto_rotation.is_some() {
+                    record.auto_rotation = auto_rotation.clone();
+                }
+                Ok(true)
+            })?;
+            propagate(inner, &info)
+        })
+        .await
+}
+
+/// The rotation schedule of a key's set of copies: the primary's.
+pub(super) async fn rotation_schedule(
+    state: &AppState,
+    record: &KeyRecord,
+) -> Result<Option<keyward_core::key::AutoRotation>, KmsError> {
+    match &record.multi_region {
+        Some(mr) if record.is_replica() => Ok(state
+            .load_key(mrk_copy_id(&mr.public_id, &mr.primary_region))
+            .await?
+            .and_then(|primary| primary.record.auto_rotation.clone())),
+        _ => Ok(record.auto_rotation.clone()),
+    }
+}
