@@ -14,7 +14,7 @@ use keyward_protocol::kms::*;
 use zeroize::Zeroizing;
 
 use super::access::Access;
-use super::{key_material_id, key_not_found, wrap_material, Naming};
+use super::{key_material_id, key_not_found, wrap_material, write_key, KeyWrite, Naming};
 use crate::auth::Caller;
 use crate::state::{AppState, Inner};
 
@@ -239,11 +239,10 @@ fn store_imported(
     fingerprint: &str,
     valid_to: Option<UnixMillis>,
 ) -> Result<KeyRecord, KmsError> {
-    for _ in 0..16 {
-        let mut record = match inner.store.get_key(&id)? {
-            Some(record) if record.is_in(&caller.region, &caller.account) => record,
-            _ => return Err(key_not_found(caller, &id)),
-        };
+    let written = write_key(inner, &id, |record| {
+        if !record.is_in(&caller.region, &caller.account) {
+            return Err(key_not_found(caller, &id));
+        }
         record.check_not_pending_deletion()?;
         if record
             .material_fingerprint
@@ -255,11 +254,11 @@ fn store_imported(
                     .into(),
             ));
         }
-        let now = inner.clock.now();
         let row = if inner.store.materials(&id)?.is_empty() {
+            let now = inner.clock.now();
             Some(wrap_material(
                 inner,
-                &record,
+                record,
                 record.current_material,
                 material,
                 now,
@@ -272,18 +271,11 @@ fn store_imported(
         if record.state == KeyState::PendingImport {
             record.state = KeyState::Enabled;
         }
-        match inner.store.update_key(&record, row.as_ref()) {
-            Ok(revision) => {
-                record.revision = revision;
-                return Ok(record);
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(KmsError::Internal(format!(
-        "key {id}: too many concurrent writers"
-    )))
+        Ok(((), KeyWrite::Update(row)))
+    })?;
+    written
+        .map(|(_, record)| record)
+        .ok_or_else(|| key_not_found(caller, &id))
 }
 
 pub(super) async fn delete_imported_key_material(
@@ -309,26 +301,13 @@ pub(super) async fn delete_imported_key_material(
     let id = key.record.id;
     let record = state
         .blocking(move |inner| {
-            for _ in 0..16 {
-                let Some(mut record) = inner.store.get_key(&id)? else {
-                    return Err(KmsError::NotFound(format!(
-                        "Key '{}' does not exist",
-                        key.record.arn()
-                    )));
-                };
-                forget_material(&mut record);
-                match inner.store.delete_key_material(&record) {
-                    Ok(revision) => {
-                        record.revision = revision;
-                        return Ok(record);
-                    }
-                    Err(StoreError::Conflict) => continue,
-                    Err(other) => return Err(other.into()),
-                }
-            }
-            Err(KmsError::Internal(format!(
-                "key {id}: too many concurrent writers"
-            )))
+            let written = write_key(inner, &id, |record| {
+                forget_material(record);
+                Ok(((), KeyWrite::DeleteMaterial))
+            })?;
+            written.map(|(_, record)| record).ok_or_else(|| {
+                KmsError::NotFound(format!("Key '{}' does not exist", key.record.arn()))
+            })
         })
         .await?;
     state.inner.keys.invalidate(&id);

@@ -283,28 +283,60 @@ impl AppState {
         self.authorize_key(caller, &current, &access).await?;
         let caller = caller.clone();
         self.blocking(move |inner| {
-            for _ in 0..16 {
-                let mut record = match inner.store.get_key(&id)? {
-                    Some(record) if record.is_in(&caller.region, &caller.account) => record,
-                    _ => return Err(key_not_found(&caller, &id)),
-                };
-                let (value, material) = change(&mut record, inner.clock.now(), inner)?;
-                match inner.store.update_key(&record, material.as_ref()) {
-                    Ok(revision) => {
-                        inner.keys.invalidate(&id);
-                        record.revision = revision;
-                        return Ok((value, record));
-                    }
-                    Err(StoreError::Conflict) => continue,
-                    Err(other) => return Err(other.into()),
+            write_key(inner, &id, |record| {
+                if !record.is_in(&caller.region, &caller.account) {
+                    return Err(key_not_found(&caller, &id));
                 }
-            }
-            Err(KmsError::Internal(format!(
-                "key {id}: too many concurrent writers"
-            )))
+                let (value, material) = change(record, inner.clock.now(), inner)?;
+                Ok((value, KeyWrite::Update(material)))
+            })?
+            .ok_or_else(|| key_not_found(&caller, &id))
         })
         .await
     }
+}
+
+/// What one attempt of [`write_key`] stores.
+pub(crate) enum KeyWrite {
+    /// Nothing: the key is as it should be.
+    Unchanged,
+    /// The changed record, with one new material version or none.
+    Update(Option<MaterialRow>),
+    /// The changed record, and none of its material (imported material deleted or expired).
+    DeleteMaterial,
+}
+
+/// Read-modify-write of one stored key, retried when another writer got there first: every
+/// change to a key goes through the store's optimistic revision check. `change` sees the
+/// stored record and says what to write. `None` when there is no key `id`.
+pub(crate) fn write_key<T>(
+    inner: &Inner,
+    id: &Uuid,
+    mut change: impl FnMut(&mut KeyRecord) -> Result<(T, KeyWrite), KmsError>,
+) -> Result<Option<(T, KeyRecord)>, KmsError> {
+    for _ in 0..16 {
+        let Some(mut record) = inner.store.get_key(id)? else {
+            return Ok(None);
+        };
+        let (value, write) = change(&mut record)?;
+        let written = match &write {
+            KeyWrite::Unchanged => return Ok(Some((value, record))),
+            KeyWrite::Update(material) => inner.store.update_key(&record, material.as_ref()),
+            KeyWrite::DeleteMaterial => inner.store.delete_key_material(&record),
+        };
+        match written {
+            Ok(revision) => {
+                inner.keys.invalidate(id);
+                record.revision = revision;
+                return Ok(Some((value, record)));
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(KmsError::Internal(format!(
+        "key {id}: too many concurrent writers"
+    )))
 }
 
 /// Generates and wraps a new version of a key's material.

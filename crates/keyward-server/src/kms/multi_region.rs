@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::access::Access;
 use super::keys::{check_tags, key_metadata};
-use super::{wrap_material, Naming};
+use super::{wrap_material, write_key, KeyWrite, Naming};
 use crate::auth::Caller;
 use crate::cache::material_aad;
 use crate::state::{AppState, Inner};
@@ -218,29 +218,16 @@ fn create_replica(
         })?;
     // List the new region on the primary, copying first whatever versions the primary has
     // by then: once the primary lists the region, every later rotation writes to it.
-    let mut listed = None;
-    for _ in 0..RETRIES {
-        let Some(mut current) = inner.store.get_key(primary_id)? else {
-            return Err(gone());
-        };
-        sync_replica(inner, &current, &id)?;
-        let Some(info) = current.multi_region.as_mut() else {
-            return Err(gone());
-        };
+    let listed = write_key(inner, primary_id, |current| {
+        sync_replica(inner, current, &id)?;
+        let info = current.multi_region.as_mut().ok_or_else(gone)?;
         if !info.replica_regions.contains(&template.region) {
             info.replica_regions.push(template.region.clone());
         }
-        match inner.store.update_key(&current, None) {
-            Ok(_) => {
-                inner.keys.invalidate(primary_id);
-                listed = current.multi_region;
-                break;
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    let info = listed.ok_or_else(|| too_many_writers(primary_id))?;
+        Ok(((), KeyWrite::Update(None)))
+    })?
+    .and_then(|(_, record)| record.multi_region);
+    let info = listed.ok_or_else(gone)?;
     propagate(inner, &info)?;
     inner
         .store
@@ -254,24 +241,15 @@ fn update_copy<F>(inner: &Inner, id: &Uuid, change: F) -> Result<Option<KeyRecor
 where
     F: Fn(&mut KeyRecord) -> Result<bool, KmsError>,
 {
-    for _ in 0..RETRIES {
-        let Some(mut record) = inner.store.get_key(id)? else {
-            return Ok(None);
+    let written = write_key(inner, id, |record| {
+        let write = if change(record)? {
+            KeyWrite::Update(None)
+        } else {
+            KeyWrite::Unchanged
         };
-        if !change(&mut record)? {
-            return Ok(Some(record));
-        }
-        match inner.store.update_key(&record, None) {
-            Ok(revision) => {
-                inner.keys.invalidate(id);
-                record.revision = revision;
-                return Ok(Some(record));
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(too_many_writers(id))
+        Ok(((), write))
+    })?;
+    Ok(written.map(|(_, record)| record))
 }
 
 /// Writes `info` to every copy it names.
