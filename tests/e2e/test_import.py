@@ -211,3 +211,46 @@ def test_imported_material_survives_restart(fresh_server):
     kms.import_key_material(KeyId=waiting, ImportToken=p["ImportToken"],
                             EncryptedKeyMaterial=wrap(p["PublicKey"], "RSA_AES_KEY_WRAP_SHA_256", os.urandom(32)))
     assert kms.describe_key(KeyId=waiting)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_on_demand_rotation_into_new_imported_material(kms, expect_error, sensitive):
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    m1, m2, m3 = os.urandom(32), os.urandom(32), os.urandom(32)
+    first = import_material(kms, key_id, m1)
+    old = kms.encrypt(KeyId=key_id, Plaintext=b"first material")["CiphertextBlob"]
+    # Nothing to rotate to yet; automatic rotation never applies to imported material.
+    assert expect_error(kms.rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+    assert expect_error(kms.enable_key_rotation, KeyId=key_id) == "UnsupportedOperationException"
+
+    pending = import_material(kms, key_id, m2, ImportType="NEW_KEY_MATERIAL")
+    assert pending["KeyMaterialId"] != first["KeyMaterialId"]
+    # Pending material is not used until the rotation.
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["CurrentKeyMaterialId"] == first["KeyMaterialId"]
+    assert expect_error(import_material, kms, key_id, m2, ImportType="NEW_KEY_MATERIAL") == "IncorrectKeyMaterialException"
+    assert expect_error(import_material, kms, key_id, m3, ImportType="NEW_KEY_MATERIAL") == "KMSInvalidStateException"
+
+    kms.rotate_key_on_demand(KeyId=key_id)
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["CurrentKeyMaterialId"] == pending["KeyMaterialId"]
+    rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    new = kms.encrypt(KeyId=key_id, Plaintext=b"second material")
+    assert new["KeyId"] == meta["Arn"]
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"first material"
+    assert kms.decrypt(CiphertextBlob=new["CiphertextBlob"])["Plaintext"] == b"second material"
+
+    # Deleted, each version comes back with its own material.
+    kms.delete_imported_key_material(KeyId=key_id)
+    assert expect_error(import_material, kms, key_id, m3) == "IncorrectKeyMaterialException"
+    import_material(kms, key_id, m2)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=new["CiphertextBlob"])["Plaintext"] == b"second material"
+    assert expect_error(kms.decrypt, CiphertextBlob=old) == "InvalidCiphertextException"
+    import_material(kms, key_id, m1, ImportType="EXISTING_KEY_MATERIAL")
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"first material"
+
+    hmac_key = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    import_material(kms, hmac_key, os.urandom(32), algorithm="RSAES_OAEP_SHA_256")
+    assert expect_error(import_material, kms, hmac_key, os.urandom(32), algorithm="RSAES_OAEP_SHA_256",
+                        ImportType="NEW_KEY_MATERIAL") == "UnsupportedOperationException"

@@ -134,6 +134,14 @@ pub struct KeyRecord {
     /// can be checked against it after the material itself was deleted.
     #[serde(default)]
     pub material_fingerprint: Option<String>,
+    /// Origin `EXTERNAL`: fingerprints of the material versions imported after the first
+    /// (`ImportType NEW_KEY_MATERIAL`), by version.
+    #[serde(default)]
+    pub material_fingerprints: BTreeMap<u32, String>,
+    /// Origin `EXTERNAL`: the version of imported material waiting for `RotateKeyOnDemand`
+    /// to make it current (AWS's `PENDING_ROTATION`).
+    #[serde(default)]
+    pub pending_material: Option<u32>,
     /// Set on every copy of a multi-Region key.
     #[serde(default)]
     pub multi_region: Option<MultiRegionInfo>,
@@ -262,6 +270,21 @@ impl KeyRecord {
     /// for life, as in AWS.
     fn check_rotatable(&self, operation: &str) -> Result<(), KmsError> {
         self.check_not_replica(operation)?;
+        // A symmetric key with imported material rotates on demand, into material imported
+        // beforehand with ImportType NEW_KEY_MATERIAL; it never rotates automatically.
+        if self.is_external()
+            && operation == "RotateKeyOnDemand"
+            && self.key_spec == "SYMMETRIC_DEFAULT"
+            && self.multi_region.is_none()
+        {
+            return match self.pending_material {
+                Some(_) => Ok(()),
+                None => Err(KmsError::InvalidState(format!(
+                    "{} has no imported key material pending rotation: import new key material with ImportType NEW_KEY_MATERIAL first.",
+                    self.arn()
+                ))),
+            };
+        }
         if self.is_external() {
             return Err(KmsError::UnsupportedOperation(format!(
                 "{} has imported key material: {operation} is not supported for it.",
@@ -401,6 +424,9 @@ impl KeyRecord {
             .checked_add(1)
             .ok_or_else(|| KmsError::Internal("material version overflow".into()))?;
         self.current_material = version;
+        // check_rotatable let an imported key through only with material pending, which
+        // is always the next version.
+        self.pending_material = None;
         self.rotations.push(Rotation {
             material_version: version,
             date: now,
@@ -460,6 +486,8 @@ mod tests {
             current_material: 1,
             valid_to: None,
             material_fingerprint: None,
+            material_fingerprints: BTreeMap::new(),
+            pending_material: None,
             multi_region: None,
             revision: 0,
         }

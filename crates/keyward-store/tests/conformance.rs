@@ -43,6 +43,8 @@ fn key(account: &str) -> KeyRecord {
         current_material: 1,
         valid_to: None,
         material_fingerprint: None,
+        material_fingerprints: Default::default(),
+        pending_material: None,
         multi_region: None,
         revision: 0,
     }

@@ -189,13 +189,19 @@ pub(super) async fn import_key_material(
         .await?;
     check_external(&key.record, "ImportKeyMaterial")?;
     key.record.check_not_pending_deletion()?;
-    if r.import_type == Some(ImportType::NewKeyMaterial)
+    // AWS's default: new material for a key that never had any, else the same material.
+    let new_material = match r.import_type {
+        Some(kind) => kind == ImportType::NewKeyMaterial,
+        None => key.record.material_fingerprint.is_none(),
+    };
+    if new_material
         && key.record.material_fingerprint.is_some()
+        && (key.record.key_spec != "SYMMETRIC_DEFAULT" || key.record.multi_region.is_some())
     {
-        return Err(KmsError::UnsupportedOperation(
-            "Importing new key material for on-demand rotation is not supported by this server."
-                .into(),
-        ));
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} cannot take new key material: only single-Region symmetric encryption keys rotate to imported key material.",
+            key.record.arn()
+        )));
     }
     let valid_to = expiry(&r, state.inner.clock.now())?;
     let spec = key.spec;
@@ -203,7 +209,7 @@ pub(super) async fn import_key_material(
     let token = r.import_token.as_bytes().to_vec();
     let encrypted = r.encrypted_key_material.as_bytes().to_vec();
     let caller = caller.clone();
-    let record = state
+    let (version, record) = state
         .blocking(move |inner| {
             let arn = key.record.arn();
             let (algorithm, wrapping_key) = open_token(inner, &arn, &token)?;
@@ -216,66 +222,112 @@ pub(super) async fn import_key_material(
                 ))
             })?;
             let fingerprint = hex::encode(inner.root.fingerprint(arn.as_bytes(), &material)?);
-            store_imported(inner, &caller, id, &material, &fingerprint, valid_to)
+            let import = Import {
+                material: &material,
+                fingerprint: &fingerprint,
+                new_material,
+                valid_to,
+            };
+            store_imported(inner, &caller, id, &import)
         })
         .await?;
     state.inner.keys.invalidate(&id);
     Ok(ImportKeyMaterialResponse {
         key_id: Some(record.arn()),
-        key_material_id: Some(key_material_id(
-            &record.public_uuid(),
-            record.current_material,
-        )),
+        key_material_id: Some(key_material_id(&record.public_uuid(), version)),
     })
 }
 
-/// Records the import: the key becomes usable, and its material is stored unless this is a
-/// reimport of material it still holds (which only changes the expiry).
+/// One ImportKeyMaterial, its material unwrapped and checked against the key spec.
+struct Import<'a> {
+    material: &'a [u8],
+    fingerprint: &'a str,
+    /// `ImportType NEW_KEY_MATERIAL` (or the first import).
+    new_material: bool,
+    valid_to: Option<UnixMillis>,
+}
+
+/// Records an import and returns the material version it concerns with the key:
+/// - the first import makes version 1 current and the key usable;
+/// - new material for a key that has some becomes the next version, pending until
+///   RotateKeyOnDemand makes it current;
+/// - material imported before (found by its fingerprint) comes back as its version, if
+///   the store lacks it, and only changes the expiry otherwise.
 fn store_imported(
     inner: &Inner,
     caller: &Caller,
     id: uuid::Uuid,
-    material: &[u8],
-    fingerprint: &str,
-    valid_to: Option<UnixMillis>,
-) -> Result<KeyRecord, KmsError> {
+    import: &Import<'_>,
+) -> Result<(u32, KeyRecord), KmsError> {
     let written = write_key(inner, &id, |record| {
         if !record.is_in(&caller.region, &caller.account) {
             return Err(key_not_found(caller, &id));
         }
         record.check_not_pending_deletion()?;
-        if record
-            .material_fingerprint
-            .as_deref()
-            .is_some_and(|known| known != fingerprint)
-        {
-            return Err(KmsError::IncorrectKeyMaterial(
-                "The key material being imported is not the key material previously imported into this KMS key."
-                    .into(),
-            ));
-        }
-        let row = if inner.store.materials(&id)?.is_empty() {
-            let now = inner.clock.now();
-            Some(wrap_material(
-                inner,
-                record,
-                record.current_material,
-                material,
-                now,
-            )?)
-        } else {
-            None
+        let known = known_version(record, import.fingerprint);
+        let version = match (record.material_fingerprint.is_some(), import.new_material) {
+            (false, _) => {
+                record.material_fingerprint = Some(import.fingerprint.to_owned());
+                record.current_material
+            }
+            (true, true) => {
+                if known.is_some() {
+                    return Err(KmsError::IncorrectKeyMaterial(
+                        "This key material is already associated with this KMS key: import it with ImportType EXISTING_KEY_MATERIAL."
+                            .into(),
+                    ));
+                }
+                if record.pending_material.is_some() || record.state == KeyState::PendingImport {
+                    return Err(KmsError::InvalidState(format!(
+                        "{} cannot take new key material now: rotate to the material pending rotation first, and import its current material if it was deleted.",
+                        record.arn()
+                    )));
+                }
+                let version = record
+                    .current_material
+                    .checked_add(1)
+                    .ok_or_else(|| KmsError::Internal("material version overflow".into()))?;
+                record.material_fingerprints.insert(version, import.fingerprint.to_owned());
+                record.pending_material = Some(version);
+                version
+            }
+            (true, false) => known.ok_or_else(|| {
+                KmsError::IncorrectKeyMaterial(
+                    "The key material being imported is not the key material previously imported into this KMS key."
+                        .into(),
+                )
+            })?,
         };
-        record.material_fingerprint = Some(fingerprint.to_owned());
-        record.valid_to = valid_to;
-        if record.state == KeyState::PendingImport {
+        let stored = inner
+            .store
+            .materials(&id)?
+            .iter()
+            .any(|row| row.version == version);
+        let row = if stored {
+            None
+        } else {
+            let now = inner.clock.now();
+            Some(wrap_material(inner, record, version, import.material, now)?)
+        };
+        record.valid_to = import.valid_to;
+        if record.state == KeyState::PendingImport && version == record.current_material {
             record.state = KeyState::Enabled;
         }
-        Ok(((), KeyWrite::Update(row)))
+        Ok((version, KeyWrite::Update(row)))
     })?;
-    written
-        .map(|(_, record)| record)
-        .ok_or_else(|| key_not_found(caller, &id))
+    written.ok_or_else(|| key_not_found(caller, &id))
+}
+
+/// The version of this key's imported material with `fingerprint`, if any.
+fn known_version(record: &KeyRecord, fingerprint: &str) -> Option<u32> {
+    if record.material_fingerprint.as_deref() == Some(fingerprint) {
+        return Some(1);
+    }
+    record
+        .material_fingerprints
+        .iter()
+        .find(|(_, known)| known.as_str() == fingerprint)
+        .map(|(version, _)| *version)
 }
 
 pub(super) async fn delete_imported_key_material(

@@ -186,6 +186,8 @@ pub(crate) async fn managed_key_arn(
         current_material: 1,
         valid_to: None,
         material_fingerprint: None,
+        material_fingerprints: Default::default(),
+        pending_material: None,
         multi_region: None,
         revision: 0,
     };

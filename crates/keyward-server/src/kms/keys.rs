@@ -285,6 +285,8 @@ pub(super) async fn create_key(
         current_material: 1,
         valid_to: None,
         material_fingerprint: None,
+        material_fingerprints: Default::default(),
+        pending_material: None,
         multi_region: mr_info,
         revision: 0,
     };

@@ -189,6 +189,8 @@ fn create_replica(
         current_material: 1,
         valid_to: None,
         material_fingerprint: None,
+        material_fingerprints: Default::default(),
+        pending_material: None,
         multi_region: Some(MultiRegionInfo {
             public_id: mr.public_id,
             primary_region: mr.primary_region.clone(),

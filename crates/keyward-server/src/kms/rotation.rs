@@ -97,6 +97,10 @@ pub(super) async fn rotate_key_on_demand(
             Access::new("kms:RotateKeyOnDemand"),
             |key, now, inner| {
                 let version = key.rotate(now, CoreRotationType::OnDemand)?;
+                // Imported material is in the store already, since its import.
+                if key.is_external() {
+                    return Ok(((), None));
+                }
                 Ok(((), Some(new_material(inner, key, version, now)?)))
             },
         )
