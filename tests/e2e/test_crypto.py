@@ -198,6 +198,10 @@ def test_rotation(aws, kms, expect_error, sensitive):
     assert rotations[0]["KeyId"] in (key_id, key["Arn"])
     assert rotations[0]["RotationType"] == "ON_DEMAND"
     assert rotations[0]["RotationDate"]
+    assert rotations[0]["KeyMaterialState"] == "CURRENT" and "ImportState" not in rotations[0]
+    every = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [e["KeyMaterialState"] for e in every] == ["NON_CURRENT", "CURRENT"]
+    assert "RotationDate" not in every[0] and every[1]["RotationType"] == "ON_DEMAND"
 
     assert kms.decrypt(CiphertextBlob=old_blob)["Plaintext"] == b"before rotation"
     new_blob = kms.encrypt(KeyId=key_id, Plaintext=b"after rotation")["CiphertextBlob"]

@@ -224,6 +224,12 @@ def test_on_demand_rotation_into_new_imported_material(kms, expect_error, sensit
 
     pending = import_material(kms, key_id, m2, ImportType="NEW_KEY_MATERIAL")
     assert pending["KeyMaterialId"] != first["KeyMaterialId"]
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(e["KeyMaterialId"], e["KeyMaterialState"], e["ImportState"]) for e in listed] == [
+        (first["KeyMaterialId"], "CURRENT", "IMPORTED"),
+        (pending["KeyMaterialId"], "PENDING_ROTATION", "IMPORTED"),
+    ]
+    assert kms.list_key_rotations(KeyId=key_id)["Rotations"] == []
     # Pending material is not used until the rotation.
     meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
     assert meta["CurrentKeyMaterialId"] == first["KeyMaterialId"]
@@ -235,6 +241,7 @@ def test_on_demand_rotation_into_new_imported_material(kms, expect_error, sensit
     assert meta["CurrentKeyMaterialId"] == pending["KeyMaterialId"]
     rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
     assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    assert rotations[0]["KeyMaterialState"] == "CURRENT" and rotations[0]["ImportState"] == "IMPORTED"
     new = kms.encrypt(KeyId=key_id, Plaintext=b"second material")
     assert new["KeyId"] == meta["Arn"]
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"first material"
@@ -242,6 +249,9 @@ def test_on_demand_rotation_into_new_imported_material(kms, expect_error, sensit
 
     # Deleted, each version comes back with its own material.
     kms.delete_imported_key_material(KeyId=key_id)
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(e["KeyMaterialState"], e["ImportState"]) for e in listed] == [
+        ("NON_CURRENT", "PENDING_IMPORT"), ("CURRENT", "PENDING_IMPORT")]
     assert expect_error(import_material, kms, key_id, m3) == "IncorrectKeyMaterialException"
     import_material(kms, key_id, m2)
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"

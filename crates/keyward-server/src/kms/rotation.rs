@@ -1,7 +1,11 @@
 //! Key rotation: automatic schedules, on-demand rotation, and the rotation history.
 
 use keyward_core::error::validation_error;
-use keyward_core::key::{check_rotation_period, RotationType as CoreRotationType};
+use std::collections::BTreeSet;
+
+use keyward_core::key::{
+    check_rotation_period, Rotation as CoreRotation, RotationType as CoreRotationType,
+};
 use keyward_core::KmsError;
 use keyward_protocol::kms::*;
 
@@ -136,32 +140,87 @@ pub(super) async fn list_key_rotations(
         None => None,
     };
     let limit = page_limit(r.limit, 100);
-    let mut page: Vec<_> = key
-        .record
-        .rotations
-        .iter()
-        .filter(|rot| after.is_none_or(|a| rot.material_version > a))
+    let record = &key.record;
+    // AWS lists the materials rotations made; ALL_KEY_MATERIAL adds the first material and
+    // imported material pending rotation. Versions ascend in that order, so the marker is
+    // the last version listed.
+    let all = r.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+    let mut versions: Vec<(u32, Option<&CoreRotation>)> = Vec::new();
+    if all {
+        versions.push((1, None));
+    }
+    versions.extend(
+        record
+            .rotations
+            .iter()
+            .map(|rot| (rot.material_version, Some(rot))),
+    );
+    if all {
+        versions.extend(record.pending_material.map(|v| (v, None)));
+    }
+    let mut page: Vec<_> = versions
+        .into_iter()
+        .filter(|(version, _)| after.is_none_or(|a| *version > a))
         .take(limit + 1)
         .collect();
     let truncated = page.len() > limit;
     page.truncate(limit);
+    // Which versions of imported material the store holds (the others await reimport).
+    let stored: Option<BTreeSet<u32>> = if record.is_external() {
+        let id = record.id;
+        Some(
+            state
+                .blocking(move |inner| {
+                    Ok(inner
+                        .store
+                        .materials(&id)?
+                        .iter()
+                        .map(|row| row.version)
+                        .collect())
+                })
+                .await?,
+        )
+    } else {
+        None
+    };
+    let expiration = super::import::expiration_model(record);
     Ok(ListKeyRotationsResponse {
         next_marker: if truncated {
-            page.last().map(|rot| rot.material_version.to_string())
+            page.last().map(|(version, _)| version.to_string())
         } else {
             None
         },
         rotations: Some(
             page.iter()
-                .map(|rot| RotationsListEntry {
-                    key_id: Some(key.record.key_id_string()),
-                    key_material_id: Some(key_material_id(
-                        &key.record.public_uuid(),
-                        rot.material_version,
-                    )),
-                    rotation_date: Some(rot.date.as_epoch_seconds()),
-                    rotation_type: RotationType::from_wire(rot.kind.as_str()),
-                    ..RotationsListEntry::default()
+                .map(|(version, rot)| {
+                    let imported = stored.as_ref().map(|s| s.contains(version));
+                    RotationsListEntry {
+                        key_id: Some(record.key_id_string()),
+                        key_material_id: Some(key_material_id(&record.public_uuid(), *version)),
+                        rotation_date: rot.map(|rot| rot.date.as_epoch_seconds()),
+                        rotation_type: rot
+                            .and_then(|rot| RotationType::from_wire(rot.kind.as_str())),
+                        key_material_state: Some(if *version == record.current_material {
+                            KeyMaterialState::Current
+                        } else if record.pending_material == Some(*version) {
+                            KeyMaterialState::PendingRotation
+                        } else {
+                            KeyMaterialState::NonCurrent
+                        }),
+                        import_state: imported.map(|held| {
+                            if held {
+                                ImportState::Imported
+                            } else {
+                                ImportState::PendingImport
+                            }
+                        }),
+                        expiration_model: expiration.filter(|_| imported == Some(true)),
+                        valid_to: record
+                            .valid_to
+                            .filter(|_| imported == Some(true))
+                            .map(|t| t.as_epoch_seconds()),
+                        ..RotationsListEntry::default()
+                    }
                 })
                 .collect(),
         ),
