@@ -14,7 +14,7 @@ use keyward_protocol::kms::*;
 use zeroize::Zeroizing;
 
 use super::access::Access;
-use super::crypto::{dry_run, seal};
+use super::crypto::{dry_run, no_recipient, seal};
 use super::keys::algorithms;
 use super::{key_material_id, require_symmetric, require_usage, Naming};
 use crate::auth::Caller;
@@ -310,11 +310,7 @@ pub(super) async fn derive_shared_secret(
     caller: &Caller,
     r: DeriveSharedSecretRequest,
 ) -> Result<DeriveSharedSecretResponse, KmsError> {
-    if r.recipient.is_some() {
-        return Err(KmsError::UnsupportedOperation(
-            "Recipient (Nitro Enclaves attestation) is not supported.".into(),
-        ));
-    }
+    no_recipient(r.recipient.as_ref())?;
     let algorithm = r.key_agreement_algorithm.as_str();
     let access = Access::new("kms:DeriveSharedSecret").key("kms:KeyAgreementAlgorithm", algorithm);
     let key = state
@@ -387,11 +383,7 @@ pub(super) async fn generate_data_key_pair(
     caller: &Caller,
     r: GenerateDataKeyPairRequest,
 ) -> Result<GenerateDataKeyPairResponse, KmsError> {
-    if r.recipient.is_some() {
-        return Err(KmsError::UnsupportedOperation(
-            "Recipient (Nitro Enclaves attestation) is not supported.".into(),
-        ));
-    }
+    no_recipient(r.recipient.as_ref())?;
     let context = r.encryption_context.unwrap_or_default();
     let pair = data_key_pair(
         state,

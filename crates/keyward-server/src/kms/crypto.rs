@@ -19,6 +19,16 @@ use crate::state::AppState;
 
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
+/// Nitro Enclaves attestation (`Recipient`) is AWS-hardware specific: refused everywhere.
+pub(super) fn no_recipient(recipient: Option<&RecipientInfo>) -> Result<(), KmsError> {
+    match recipient {
+        Some(_) => Err(KmsError::UnsupportedOperation(
+            "Recipient (Nitro Enclaves attestation) is not supported.".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         return Err(KmsError::DryRun);
@@ -198,11 +208,7 @@ pub(super) async fn decrypt(
     r: DecryptRequest,
 ) -> Result<DecryptResponse, KmsError> {
     let algorithm = algorithm_name(r.encryption_algorithm.as_ref());
-    if r.recipient.is_some() {
-        return Err(KmsError::UnsupportedOperation(
-            "Recipient (Nitro Enclaves attestation) is not supported.".into(),
-        ));
-    }
+    no_recipient(r.recipient.as_ref())?;
     let blob = blob_required(r.ciphertext_blob, "ciphertextBlob")?;
     let context = r.encryption_context.unwrap_or_default();
     let (key, version, plaintext) = open_with(
@@ -320,11 +326,7 @@ pub(super) async fn generate_data_key(
     caller: &Caller,
     r: GenerateDataKeyRequest,
 ) -> Result<GenerateDataKeyResponse, KmsError> {
-    if r.recipient.is_some() {
-        return Err(KmsError::UnsupportedOperation(
-            "Recipient (Nitro Enclaves attestation) is not supported.".into(),
-        ));
-    }
+    no_recipient(r.recipient.as_ref())?;
     let context = r.encryption_context.unwrap_or_default();
     let (key, plaintext, blob) = data_key(
         state,
@@ -386,11 +388,7 @@ pub(super) fn generate_random(
             "Custom key store {store} does not exist"
         )));
     }
-    if r.recipient.is_some() {
-        return Err(KmsError::UnsupportedOperation(
-            "Recipient (Nitro Enclaves attestation) is not supported.".into(),
-        ));
-    }
+    no_recipient(r.recipient.as_ref())?;
     let n = r
         .number_of_bytes
         .and_then(|n| usize::try_from(n).ok())
