@@ -111,7 +111,7 @@ def test_signatures_verify_with_cryptography_raw_and_digest(spec, signing_keys, 
     message = f"message for {spec}".encode()
     for algorithm in SIGNING[spec]:
         if algorithm == "ED25519_PH_SHA_512":
-            continue  # needs Ed25519ph, which aws-lc-rs does not expose (see docs/kms.md)
+            continue  # takes only DIGEST: test_ed25519ph_verifies_with_rfc8032
         out = kms.sign(KeyId=meta["KeyId"], Message=message, SigningAlgorithm=algorithm)
         assert out["KeyId"] == meta["Arn"] and out["SigningAlgorithm"] == algorithm
         local_verify(public["PublicKey"], algorithm, message, out["Signature"])
@@ -136,6 +136,137 @@ def test_signatures_verify_with_cryptography_raw_and_digest(spec, signing_keys, 
                           SigningAlgorithm=algorithm)["SignatureValid"] is True
         assert expect_error(kms.sign, KeyId=meta["KeyId"], Message=d[:-1], MessageType="DIGEST",
                             SigningAlgorithm=algorithm) == "ValidationException"
+
+
+# RFC 8032's reference arithmetic (section 6), enough to verify Ed25519ph signatures, which
+# neither `cryptography` nor this machine's OpenSSL 3.0 offer.
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _recover_x(y, sign):
+    if y >= _P:
+        return None
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P)
+    if x2 % _P == 0:
+        return None if sign else 0
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return None
+    return _P - x if (x & 1) != sign else x
+
+
+def _add(p, q):
+    a = (p[1] - p[0]) * (q[1] - q[0]) % _P
+    b = (p[1] + p[0]) * (q[1] + q[0]) % _P
+    c = 2 * p[3] * q[3] * _D % _P
+    d = 2 * p[2] * q[2] % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _mul(scalar, point):
+    acc = (0, 1, 1, 0)
+    while scalar:
+        if scalar & 1:
+            acc = _add(acc, point)
+        point = _add(point, point)
+        scalar >>= 1
+    return acc
+
+
+def _decompress(encoded):
+    value = int.from_bytes(encoded, "little")
+    y, sign = value & ((1 << 255) - 1), value >> 255
+    x = _recover_x(y, sign)
+    return None if x is None else (x, y, 1, x * y % _P)
+
+
+_BASE_Y = 4 * pow(5, _P - 2, _P) % _P
+_BASE = _decompress(_BASE_Y.to_bytes(32, "little"))
+
+
+def ed25519ph_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """RFC 8032 Ed25519ph (phflag 1, empty context) verification."""
+    a, r = _decompress(public), _decompress(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if a is None or r is None or s >= _L or len(signature) != 64:
+        return False
+    dom2 = b"SigEd25519 no Ed25519 collisions" + bytes([1, 0])
+    k = int.from_bytes(hashlib.sha512(dom2 + signature[:32] + public + hashlib.sha512(message).digest()).digest(),
+                       "little") % _L
+    left, right = _mul(s, _BASE), _add(r, _mul(k, a))
+    return (left[0] * right[2] - right[0] * left[2]) % _P == 0 and (left[1] * right[2] - right[1] * left[2]) % _P == 0
+
+
+def test_ed25519ph_verifier_knows_rfc8032():
+    """The verifier above accepts RFC 8032's Ed25519ph test vector and nothing else."""
+    public = bytes.fromhex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf")
+    signature = bytes.fromhex("98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
+                              "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406")
+    assert ed25519ph_verify(public, b"abc", signature)
+    assert not ed25519ph_verify(public, b"abd", signature)
+    assert not ed25519ph_verify(public, b"abc", signature[:63] + bytes([signature[63] ^ 1]))
+
+
+def test_ed25519ph_verifies_with_rfc8032(signing_keys, kms, expect_error):
+    meta, public = signing_keys["ECC_NIST_EDWARDS25519"]
+    raw_public = public["PublicKey"][-32:]
+    message = b"prehashed by the caller"
+    d = hashlib.sha512(message).digest()
+    out = kms.sign(KeyId=meta["KeyId"], Message=d, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")
+    assert out["SigningAlgorithm"] == "ED25519_PH_SHA_512" and len(out["Signature"]) == 64
+    # KMS applies Ed25519ph's SHA-512 prehash to the digest it was given: the signed
+    # message is the digest itself (AWS's documented "hashed twice").
+    assert ed25519ph_verify(raw_public, d, out["Signature"])
+    assert not ed25519ph_verify(raw_public, message, out["Signature"])
+    with pytest.raises(InvalidSignature):  # and it is not a pure Ed25519 signature
+        serialization.load_der_public_key(public["PublicKey"]).verify(out["Signature"], d)
+    assert kms.verify(KeyId=meta["KeyId"], Message=d, MessageType="DIGEST", Signature=out["Signature"],
+                      SigningAlgorithm="ED25519_PH_SHA_512")["SignatureValid"] is True
+    other = hashlib.sha512(message + b"!").digest()
+    assert expect_error(kms.verify, KeyId=meta["KeyId"], Message=other, MessageType="DIGEST",
+                        Signature=out["Signature"], SigningAlgorithm="ED25519_PH_SHA_512") == "KMSInvalidSignatureException"
+    assert expect_error(kms.sign, KeyId=meta["KeyId"], Message=message,
+                        SigningAlgorithm="ED25519_PH_SHA_512") == "ValidationException"
+    assert expect_error(kms.sign, KeyId=meta["KeyId"], Message=d[:32], MessageType="DIGEST",
+                        SigningAlgorithm="ED25519_PH_SHA_512") == "ValidationException"
+
+
+def ml_dsa_mu(raw_public: bytes, message: bytes) -> bytes:
+    """FIPS 204's message representative for pure ML-DSA with an empty context."""
+    tr = hashlib.shake_256(raw_public).digest(64)
+    return hashlib.shake_256(tr + b"\x00\x00" + message).digest(64)
+
+
+def test_ml_dsa_external_mu(signing_keys, kms, expect_error):
+    meta, public = signing_keys["ML_DSA_44"]
+    raw_public = public["PublicKey"][-1312:]
+    message = b"signed through its representative"
+    mu = ml_dsa_mu(raw_public, message)
+    by_mu = kms.sign(KeyId=meta["KeyId"], Message=mu, MessageType="EXTERNAL_MU",
+                     SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    assert len(by_mu) == 2420
+    # A signature of mu is the signature of the message mu represents, both ways.
+    assert kms.verify(KeyId=meta["KeyId"], Message=message, Signature=by_mu,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+    by_message = kms.sign(KeyId=meta["KeyId"], Message=message, SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    assert kms.verify(KeyId=meta["KeyId"], Message=mu, MessageType="EXTERNAL_MU", Signature=by_message,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+    wrong = ml_dsa_mu(raw_public, message + b"!")
+    assert expect_error(kms.verify, KeyId=meta["KeyId"], Message=wrong, MessageType="EXTERNAL_MU",
+                        Signature=by_mu, SigningAlgorithm="ML_DSA_SHAKE_256") == "KMSInvalidSignatureException"
+    assert expect_error(kms.sign, KeyId=meta["KeyId"], Message=mu[:32], MessageType="EXTERNAL_MU",
+                        SigningAlgorithm="ML_DSA_SHAKE_256") == "ValidationException"
+    assert expect_error(kms.sign, KeyId=meta["KeyId"], Message=mu, MessageType="DIGEST",
+                        SigningAlgorithm="ML_DSA_SHAKE_256") == "ValidationException"
+    p256, _ = signing_keys["ECC_NIST_P256"]
+    assert expect_error(kms.sign, KeyId=p256["KeyId"], Message=mu, MessageType="EXTERNAL_MU",
+                        SigningAlgorithm="ECDSA_SHA_256") == "ValidationException"
 
 
 def test_ml_dsa_signs_and_verifies(signing_keys, kms, expect_error):

@@ -9,7 +9,7 @@
 //!   `KEY_AGREEMENT` keys alike. ML-DSA keys hold the 32-byte seed form (FIPS 204), which is
 //!   what aws-lc writes.
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::encoding::{AsBigEndian, AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, PqdsaKeyPair,
@@ -27,6 +27,28 @@ pub(crate) enum PrivateKey {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
     MlDsa(PqdsaKeyPair),
+}
+
+/// An Ed25519 key's 32-byte seed and 32-byte public key, the form AWS-LC's Ed25519ph
+/// functions take.
+pub(crate) fn ed25519_parts(
+    key: &Ed25519KeyPair,
+) -> Result<(Zeroizing<[u8; 32]>, [u8; 32]), CryptoError> {
+    let seed = key
+        .seed()
+        .and_then(|seed| seed.as_be_bytes())
+        .map_err(|_| CryptoError::Internal)?;
+    let mut seed_bytes = Zeroizing::new([0u8; 32]);
+    if seed.as_ref().len() != seed_bytes.len() {
+        return Err(CryptoError::Internal);
+    }
+    seed_bytes.copy_from_slice(seed.as_ref());
+    let public_key = key
+        .public_key()
+        .as_ref()
+        .try_into()
+        .map_err(|_| CryptoError::Internal)?;
+    Ok((seed_bytes, public_key))
 }
 
 fn ecdsa_algorithm(spec: KeySpec) -> Option<&'static EcdsaSigningAlgorithm> {

@@ -4,11 +4,14 @@
 //! `GenerateMac`/`VerifyMac`, `DeriveSharedSecret`, `GetPublicKey`, `GenerateDataKeyPair`)
 //! and the unwrapping of imported key material (`GetParametersForImport`/`ImportKeyMaterial`).
 //!
-//! Pure: no I/O, no async, no unsafe. Secret bytes live in [`zeroize::Zeroizing`] buffers
+//! Pure: no I/O, no async, and no unsafe outside `ffi`, the one module of the workspace
+//! that calls AWS-LC directly (Ed25519ph and ML-DSA external mu), each call proven sound
+//! where it is made. Secret bytes live in [`zeroize::Zeroizing`] buffers
 //! and the types that hold them implement neither `Display` nor a revealing `Debug`.
 
 mod aead;
 mod ciphertext;
+mod ffi;
 mod hmac;
 mod import;
 mod keyagree;

@@ -5,11 +5,9 @@ use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, RsaEncoding, UnparsedPublicKey, VerificationAlgorithm};
 
+use crate::ffi::{self, MU_LEN};
 use crate::keys::PrivateKey;
 use crate::{CryptoError, KeySpec, MessageType};
-
-/// ML-DSA's message representative mu is 64 bytes (FIPS 204).
-const MU_LEN: usize = 64;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scheme {
@@ -100,7 +98,7 @@ impl Algorithm {
                 Self::new(Scheme::Ecdsa, Some(&SHA512), &s::ECDSA_P521_SHA512_ASN1)
             }
             ("ED25519_SHA_512", _) => Self::new(Scheme::Ed25519, None, &s::ED25519),
-            // aws-lc-rs has no Ed25519ph; `check` turns this into `Unsupported`.
+            // aws-lc-rs has no Ed25519ph: `ffi` signs and verifies it.
             ("ED25519_PH_SHA_512", _) => Self {
                 scheme: Scheme::Ed25519Ph,
                 digest: Some(&SHA512),
@@ -137,12 +135,17 @@ impl Algorithm {
         if expected_len.is_some_and(|len| len != message.len()) {
             return Err(CryptoError::InvalidDigestLength);
         }
-        // aws-lc-rs exposes neither Ed25519ph nor ML-DSA's external-mu entry points, and
-        // reaching them through aws-lc-sys would need unsafe code.
-        if self.scheme == Scheme::Ed25519Ph || message_type == MessageType::ExternalMu {
-            return Err(CryptoError::Unsupported);
-        }
         Ok(())
+    }
+
+    /// What Ed25519ph signs: KMS takes a SHA-512 digest as the message (DIGEST) and still
+    /// applies the SHA-512 prehash of FIPS 186-5 §7.8.1 step 1 to it, so the digest is
+    /// hashed once more here.
+    fn ed25519ph_prehash(message: &[u8]) -> Result<[u8; ffi::SHA512_LEN], CryptoError> {
+        digest::digest(&digest::SHA512, message)
+            .as_ref()
+            .try_into()
+            .map_err(|_| CryptoError::Internal)
     }
 
     fn imported_digest(self, message: &[u8]) -> Result<Digest, CryptoError> {
@@ -191,10 +194,18 @@ pub fn sign(
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| CryptoError::Internal)
         }
+        PrivateKey::Ed25519(key) if algorithm.scheme == Scheme::Ed25519Ph => {
+            let (seed, public_key) = crate::keys::ed25519_parts(&key)?;
+            let prehash = Algorithm::ed25519ph_prehash(message)?;
+            Ok(ffi::ed25519ph_sign_digest(&seed, &public_key, &prehash)?.to_vec())
+        }
         PrivateKey::Ed25519(key) => key
             .try_sign(message)
             .map(|s| s.as_ref().to_vec())
             .map_err(|_| CryptoError::Internal),
+        PrivateKey::MlDsa(_) if message_type == MessageType::ExternalMu => {
+            ffi::ml_dsa_sign_mu(material, &mu(message)?)
+        }
         PrivateKey::MlDsa(key) => {
             let mut signature = vec![0u8; key.algorithm().signature_len()];
             let len = key
@@ -220,7 +231,23 @@ pub fn verify(
 ) -> Result<bool, CryptoError> {
     let algorithm = Algorithm::resolve(spec, algorithm)?;
     algorithm.check(message_type, message)?;
-    let public_key = PrivateKey::load(spec, material)?.public_key_der()?;
+    let private_key = PrivateKey::load(spec, material)?;
+    if algorithm.scheme == Scheme::Ed25519Ph {
+        let PrivateKey::Ed25519(key) = &private_key else {
+            return Err(CryptoError::InvalidKey);
+        };
+        let (_, public_key) = crate::keys::ed25519_parts(key)?;
+        let prehash = Algorithm::ed25519ph_prehash(message)?;
+        return Ok(ffi::ed25519ph_verify_digest(
+            &public_key,
+            &prehash,
+            signature,
+        ));
+    }
+    if message_type == MessageType::ExternalMu {
+        return ffi::ml_dsa_verify_mu(material, &mu(message)?, signature);
+    }
+    let public_key = private_key.public_key_der()?;
     let verification = algorithm.verification.ok_or(CryptoError::Unsupported)?;
     let key = UnparsedPublicKey::new(verification, &public_key);
     let verified = if message_type == MessageType::Digest {
@@ -229,6 +256,13 @@ pub fn verify(
         key.verify(message, signature)
     };
     Ok(verified.is_ok())
+}
+
+/// A message checked to be mu's length (`check` has done so; this makes it a type).
+fn mu(message: &[u8]) -> Result<[u8; MU_LEN], CryptoError> {
+    message
+        .try_into()
+        .map_err(|_| CryptoError::InvalidDigestLength)
 }
 
 #[cfg(test)]

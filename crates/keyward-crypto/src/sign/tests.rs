@@ -242,6 +242,85 @@ fn ed25519_known_answer() {
     )));
 }
 
+/// RFC 8032 section 7.3, the Ed25519ph test vector ("abc"), through the FFI entry point
+/// with the SHA-512 prehash made here.
+#[test]
+fn ed25519ph_known_answer() {
+    let seed: [u8; 32] = hex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
+        .try_into()
+        .unwrap();
+    let public_key: [u8; 32] =
+        hex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf")
+            .try_into()
+            .unwrap();
+    let prehash: [u8; 64] = digest::digest(&digest::SHA512, b"abc")
+        .as_ref()
+        .try_into()
+        .unwrap();
+    let signature = crate::ffi::ed25519ph_sign_digest(&seed, &public_key, &prehash).unwrap();
+    assert_eq!(
+        signature.to_vec(),
+        hex(concat!(
+            "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41",
+            "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+        ))
+    );
+    assert!(crate::ffi::ed25519ph_verify_digest(
+        &public_key,
+        &prehash,
+        &signature
+    ));
+    assert!(!crate::ffi::ed25519ph_verify_digest(
+        &public_key,
+        &prehash,
+        &signature[..63]
+    ));
+}
+
+/// KMS's ED25519_PH_SHA_512 takes a SHA-512 digest and prehashes it once more: its
+/// signature is the RFC 8032 Ed25519ph signature of the digest bytes taken as the message.
+#[test]
+fn ed25519ph_through_kms_hashes_the_digest_again() {
+    let seed = hex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42");
+    let pkcs8: Pkcs8V1Der = Ed25519KeyPair::from_seed_unchecked(&seed)
+        .unwrap()
+        .as_der()
+        .unwrap();
+    let spec = KeySpec::EccNistEdwards25519;
+    let message_digest = digest::digest(&digest::SHA512, b"abc");
+    let signature = sign(
+        spec,
+        pkcs8.as_ref(),
+        "ED25519_PH_SHA_512",
+        MessageType::Digest,
+        message_digest.as_ref(),
+    )
+    .unwrap();
+    let public_key: [u8; 32] =
+        hex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf")
+            .try_into()
+            .unwrap();
+    let twice: [u8; 64] = digest::digest(&digest::SHA512, message_digest.as_ref())
+        .as_ref()
+        .try_into()
+        .unwrap();
+    assert!(crate::ffi::ed25519ph_verify_digest(
+        &public_key,
+        &twice,
+        &signature
+    ));
+    // Ed25519ph is not Ed25519: the pure algorithm does not accept its signature.
+    assert!(!verify(
+        spec,
+        pkcs8.as_ref(),
+        "ED25519_SHA_512",
+        MessageType::Raw,
+        message_digest.as_ref(),
+        &signature
+    )
+    .unwrap());
+}
+
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -336,30 +415,6 @@ fn message_types_follow_the_algorithm() {
         .unwrap_err(),
         CryptoError::InvalidDigestLength
     );
-    // Ed25519ph is a valid request that aws-lc-rs cannot serve.
-    assert_eq!(
-        sign(
-            ed,
-            ed_key,
-            "ED25519_PH_SHA_512",
-            MessageType::Digest,
-            &sha512
-        )
-        .unwrap_err(),
-        CryptoError::Unsupported
-    );
-    assert_eq!(
-        verify(
-            ed,
-            ed_key,
-            "ED25519_PH_SHA_512",
-            MessageType::Digest,
-            &sha512,
-            &[0; 64]
-        )
-        .unwrap_err(),
-        CryptoError::Unsupported
-    );
     for spec in [
         KeySpec::Rsa2048,
         KeySpec::EccNistP256,
@@ -403,17 +458,6 @@ fn message_types_follow_the_algorithm() {
         )
         .unwrap_err(),
         mismatch
-    );
-    assert_eq!(
-        sign(
-            ml,
-            ml_key,
-            "ML_DSA_SHAKE_256",
-            MessageType::ExternalMu,
-            &[0; 64]
-        )
-        .unwrap_err(),
-        CryptoError::Unsupported
     );
     assert_eq!(
         sign(
@@ -475,8 +519,52 @@ fn a_signature_by_another_key_does_not_verify() {
     .unwrap());
 }
 
+/// Every (spec, algorithm, message type) that signs a fixed-length representative rather
+/// than a message: Ed25519ph over a SHA-512 digest, and ML-DSA over an external mu.
+fn representative_pairs() -> Vec<(KeySpec, &'static str, MessageType)> {
+    vec![
+        (
+            KeySpec::EccNistEdwards25519,
+            "ED25519_PH_SHA_512",
+            MessageType::Digest,
+        ),
+        (
+            KeySpec::MlDsa44,
+            "ML_DSA_SHAKE_256",
+            MessageType::ExternalMu,
+        ),
+        (
+            KeySpec::MlDsa65,
+            "ML_DSA_SHAKE_256",
+            MessageType::ExternalMu,
+        ),
+        (
+            KeySpec::MlDsa87,
+            "ML_DSA_SHAKE_256",
+            MessageType::ExternalMu,
+        ),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn representative_sign_verify_round_trip(
+        pair in proptest::sample::select(representative_pairs()),
+        representative in proptest::collection::vec(any::<u8>(), 64),
+        flip in 0usize..64,
+    ) {
+        let (spec, algorithm, message_type) = pair;
+        let key = material(spec);
+        let signature = sign(spec, key, algorithm, message_type, &representative).unwrap();
+        prop_assert!(verify(spec, key, algorithm, message_type, &representative, &signature).unwrap());
+        let mut tampered = representative.clone();
+        tampered[flip] ^= 1;
+        prop_assert!(!verify(spec, key, algorithm, message_type, &tampered, &signature).unwrap());
+        let other = crate::generate_material(spec).unwrap();
+        prop_assert!(!verify(spec, &other, algorithm, message_type, &representative, &signature).unwrap());
+    }
 
     #[test]
     fn sign_verify_round_trip(
