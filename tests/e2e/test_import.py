@@ -6,8 +6,10 @@ wrapped by the OpenSSL command line exactly as AWS's documentation shows, and by
 import base64
 import hashlib
 import hmac
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -247,20 +249,245 @@ def test_on_demand_rotation_into_new_imported_material(kms, expect_error, sensit
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"first material"
     assert kms.decrypt(CiphertextBlob=new["CiphertextBlob"])["Plaintext"] == b"second material"
 
-    # Deleted, each version comes back with its own material.
-    kms.delete_imported_key_material(KeyId=key_id)
+    # Deleted without KeyMaterialId, the current version goes, and only it: the key waits
+    # for it (every version permanently associated with a key must be imported to use it).
+    deleted = kms.delete_imported_key_material(KeyId=key_id)
+    assert deleted["KeyMaterialId"] == pending["KeyMaterialId"]
     listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
     assert [(e["KeyMaterialState"], e["ImportState"]) for e in listed] == [
-        ("NON_CURRENT", "PENDING_IMPORT"), ("CURRENT", "PENDING_IMPORT")]
+        ("NON_CURRENT", "IMPORTED"), ("CURRENT", "PENDING_IMPORT")]
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert expect_error(kms.decrypt, CiphertextBlob=old) == "KMSInvalidStateException"
     assert expect_error(import_material, kms, key_id, m3) == "IncorrectKeyMaterialException"
     import_material(kms, key_id, m2)
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
     assert kms.decrypt(CiphertextBlob=new["CiphertextBlob"])["Plaintext"] == b"second material"
-    assert expect_error(kms.decrypt, CiphertextBlob=old) == "InvalidCiphertextException"
-    import_material(kms, key_id, m1, ImportType="EXISTING_KEY_MATERIAL")
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"first material"
 
     hmac_key = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     import_material(kms, hmac_key, os.urandom(32), algorithm="RSAES_OAEP_SHA_256")
     assert expect_error(import_material, kms, hmac_key, os.urandom(32), algorithm="RSAES_OAEP_SHA_256",
                         ImportType="NEW_KEY_MATERIAL") == "UnsupportedOperationException"
+
+
+def material_ids(kms, key_id):
+    """KeyMaterialId → (KeyMaterialState, ImportState, ExpirationModel, ValidTo) of every version."""
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    return {e["KeyMaterialId"]: (e["KeyMaterialState"], e["ImportState"], e.get("ExpirationModel"),
+                                 int(e["ValidTo"].timestamp()) if "ValidTo" in e else None) for e in listed}
+
+
+def rotated_key(kms, m1, m2):
+    """A symmetric key with imported material m1 (version 1), rotated on demand into m2."""
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first = import_material(kms, key_id, m1)["KeyMaterialId"]
+    second = import_material(kms, key_id, m2, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    kms.rotate_key_on_demand(KeyId=key_id)
+    return key_id, first, second
+
+
+def test_each_material_version_has_its_own_expiry(kms):
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    m1, m2 = os.urandom(32), os.urandom(32)
+    later, sooner = int(time.time()) + 30 * 86400, int(time.time()) + 10 * 86400
+    first = import_material(kms, key_id, m1, ValidTo=later, ExpirationModel="KEY_MATERIAL_EXPIRES")["KeyMaterialId"]
+    second = import_material(kms, key_id, m2, ImportType="NEW_KEY_MATERIAL", ValidTo=sooner,
+                             ExpirationModel="KEY_MATERIAL_EXPIRES")["KeyMaterialId"]
+    assert material_ids(kms, key_id) == {
+        first: ("CURRENT", "IMPORTED", "KEY_MATERIAL_EXPIRES", later),
+        second: ("PENDING_ROTATION", "IMPORTED", "KEY_MATERIAL_EXPIRES", sooner),
+    }
+    # DescribeKey: the earliest expiry of the material permanently associated with the key,
+    # which material pending rotation is not yet.
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and int(meta["ValidTo"].timestamp()) == later
+    kms.rotate_key_on_demand(KeyId=key_id)
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert int(meta["ValidTo"].timestamp()) == sooner
+    assert material_ids(kms, key_id) == {
+        first: ("NON_CURRENT", "IMPORTED", "KEY_MATERIAL_EXPIRES", later),
+        second: ("CURRENT", "IMPORTED", "KEY_MATERIAL_EXPIRES", sooner),
+    }
+    # Reimporting a version changes its expiry only; KeyMaterialId names the version.
+    import_material(kms, key_id, m1, KeyMaterialId=first, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert material_ids(kms, key_id) == {
+        first: ("NON_CURRENT", "IMPORTED", "KEY_MATERIAL_DOES_NOT_EXPIRE", None),
+        second: ("CURRENT", "IMPORTED", "KEY_MATERIAL_EXPIRES", sooner),
+    }
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and int(meta["ValidTo"].timestamp()) == sooner
+    import_material(kms, key_id, m2)
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE" and "ValidTo" not in meta
+    assert {v[2] for v in material_ids(kms, key_id).values()} == {"KEY_MATERIAL_DOES_NOT_EXPIRE"}
+
+
+def test_delete_imported_key_material_by_key_material_id(kms, expect_error, sensitive):
+    m1, m2 = os.urandom(32), os.urandom(32)
+    sensitive.add(b"under the first")
+    sensitive.add(b"under the second")
+    # A ciphertext of each version.
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first = import_material(kms, key_id, m1)["KeyMaterialId"]
+    old = kms.encrypt(KeyId=key_id, Plaintext=b"under the first")["CiphertextBlob"]
+    second = import_material(kms, key_id, m2, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    kms.rotate_key_on_demand(KeyId=key_id)
+    new = kms.encrypt(KeyId=key_id, Plaintext=b"under the second")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
+    # Another key's material ids differ, even for the same material.
+    other_first = rotated_key(kms, m1, m2)[1]
+    assert other_first != first
+
+    # The old version only: its row goes, the current one stays. AWS: deleting any key
+    # material permanently associated with the key (not only the current one) makes it
+    # PendingImport until that material is imported again.
+    deleted = kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=first)
+    assert deleted["KeyMaterialId"] == first and deleted["KeyId"].endswith(key_id)
+    assert material_ids(kms, key_id) == {
+        first: ("NON_CURRENT", "PENDING_IMPORT", None, None),
+        second: ("CURRENT", "IMPORTED", "KEY_MATERIAL_DOES_NOT_EXPIRE", None),
+    }
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingImport" and meta["CurrentKeyMaterialId"] == second
+    assert expect_error(kms.decrypt, CiphertextBlob=old) == "KMSInvalidStateException"
+    assert expect_error(kms.decrypt, CiphertextBlob=new) == "KMSInvalidStateException"
+    assert expect_error(kms.encrypt, KeyId=key_id, Plaintext=b"x") == "KMSInvalidStateException"
+    # Deleted already; not this key's; not a key material id at all.
+    assert expect_error(kms.delete_imported_key_material, KeyId=key_id, KeyMaterialId=first) == \
+        "KMSInvalidStateException"
+    assert expect_error(kms.delete_imported_key_material, KeyId=key_id, KeyMaterialId=other_first) == \
+        "NotFoundException"
+    assert expect_error(kms.delete_imported_key_material, KeyId=key_id, KeyMaterialId="ab" * 32) == \
+        "NotFoundException"
+    assert expect_error(kms.delete_imported_key_material, KeyId=key_id, KeyMaterialId="z" * 64) == \
+        "ValidationException"
+    # New material waits until the key has all of its own again.
+    assert expect_error(import_material, kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL") == \
+        "KMSInvalidStateException"
+
+    # Reimport: KeyMaterialId must name the material imported, and NEW_KEY_MATERIAL takes none.
+    assert expect_error(import_material, kms, key_id, m1, KeyMaterialId=second) == "IncorrectKeyMaterialException"
+    assert expect_error(import_material, kms, key_id, m1, KeyMaterialId="ab" * 32) == \
+        "IncorrectKeyMaterialException"
+    assert expect_error(import_material, kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL",
+                        KeyMaterialId=first) == "ValidationException"
+    restored = import_material(kms, key_id, m1, ImportType="EXISTING_KEY_MATERIAL", KeyMaterialId=first)
+    assert restored["KeyMaterialId"] == first
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"under the first"
+    assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"under the second"
+
+    # Without KeyMaterialId, the current version goes; the old one stays imported.
+    deleted = kms.delete_imported_key_material(KeyId=key_id)
+    assert deleted["KeyMaterialId"] == second
+    assert material_ids(kms, key_id) == {
+        first: ("NON_CURRENT", "IMPORTED", "KEY_MATERIAL_DOES_NOT_EXPIRE", None),
+        second: ("CURRENT", "PENDING_IMPORT", None, None),
+    }
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert expect_error(kms.delete_imported_key_material, KeyId=key_id) == "KMSInvalidStateException"
+    # The old version can go too while the key waits; both come back.
+    assert kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=first)["KeyMaterialId"] == first
+    import_material(kms, key_id, m2)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    import_material(kms, key_id, m1)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"under the first"
+    assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"under the second"
+
+
+def test_deleting_material_pending_rotation_keeps_the_key_usable(kms, expect_error):
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    m1, m2, m3 = os.urandom(32), os.urandom(32), os.urandom(32)
+    first = import_material(kms, key_id, m1)["KeyMaterialId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"kept")["CiphertextBlob"]
+    pending = import_material(kms, key_id, m2, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    assert kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=pending)["KeyMaterialId"] == pending
+    # Material pending rotation is not permanently the key's: the key stays usable.
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+    assert material_ids(kms, key_id) == {
+        first: ("CURRENT", "IMPORTED", "KEY_MATERIAL_DOES_NOT_EXPIRE", None),
+        pending: ("PENDING_ROTATION", "PENDING_IMPORT", None, None),
+    }
+    assert expect_error(kms.rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+    # The same material comes back...
+    import_material(kms, key_id, m2, KeyMaterialId=pending)
+    assert material_ids(kms, key_id)[pending][:2] == ("PENDING_ROTATION", "IMPORTED")
+    # ...or, deleted again, other new material takes its place.
+    kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=pending)
+    replaced = import_material(kms, key_id, m3, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    assert [v[:2] for v in material_ids(kms, key_id).values()] == [
+        ("CURRENT", "IMPORTED"), ("PENDING_ROTATION", "IMPORTED")]
+    kms.rotate_key_on_demand(KeyId=key_id)
+    new = kms.encrypt(KeyId=key_id, Plaintext=b"third")["CiphertextBlob"]
+    opened = kms.decrypt(CiphertextBlob=new)
+    assert opened["Plaintext"] == b"third" and opened["KeyMaterialId"] == replaced
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+    # m2 was never permanently associated: it is no version of this key any more.
+    assert expect_error(import_material, kms, key_id, m2) == "IncorrectKeyMaterialException"
+
+
+def test_a_non_current_version_expires_alone(keyward, expect_error):
+    """The background job expires each version at its own ValidTo. ValidTo is at least ten
+    minutes ahead, so the test moves version 1's expiry into the past in the stopped
+    server's database and lets a job pass (every second) act on it."""
+    srv = keyward(env={"KEYWARD_JOB_INTERVAL_SECONDS": "1"}, name="material_expiry")
+    kms = make_kms(srv)
+    m1, m2 = os.urandom(32), os.urandom(32)
+    valid_to = int(time.time()) + 30 * 86400
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first = import_material(kms, key_id, m1, ValidTo=valid_to, ExpirationModel="KEY_MATERIAL_EXPIRES")["KeyMaterialId"]
+    old = kms.encrypt(KeyId=key_id, Plaintext=b"one")["CiphertextBlob"]
+    second = import_material(kms, key_id, m2, ImportType="NEW_KEY_MATERIAL", ValidTo=valid_to + 86400,
+                             ExpirationModel="KEY_MATERIAL_EXPIRES")["KeyMaterialId"]
+    kms.rotate_key_on_demand(KeyId=key_id)
+    new = kms.encrypt(KeyId=key_id, Plaintext=b"two")["CiphertextBlob"]
+
+    assert srv.stop() == 0
+    past = int(time.time() * 1000) - 1000
+    db = sqlite3.connect(str(srv.data_dir / "keyward.db"), timeout=10)
+    try:
+        (doc,) = db.execute("SELECT doc FROM keys WHERE id = ?", (key_id,)).fetchone()
+        record = json.loads(doc)
+        assert record["material_valid_to"] == {"1": valid_to * 1000, "2": (valid_to + 86400) * 1000}
+        record["material_valid_to"]["1"] = past
+        db.execute("UPDATE keys SET doc = ?, due_at = ? WHERE id = ?", (json.dumps(record), past, key_id))
+        db.commit()
+    finally:
+        db.close()
+    srv.start()
+    kms = make_kms(srv)
+
+    deadline = time.monotonic() + 30
+    while material_ids(kms, key_id)[first][1] != "PENDING_IMPORT":
+        assert time.monotonic() < deadline, "the expiry job did not delete version 1"
+        time.sleep(0.2)
+    assert material_ids(kms, key_id) == {
+        first: ("NON_CURRENT", "PENDING_IMPORT", None, None),
+        second: ("CURRENT", "IMPORTED", "KEY_MATERIAL_EXPIRES", valid_to + 86400),
+    }
+    # The key waits for version 1 (as after DeleteImportedKeyMaterial); version 2 is kept.
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingImport" and int(meta["ValidTo"].timestamp()) == valid_to + 86400
+    assert expect_error(kms.decrypt, CiphertextBlob=new) == "KMSInvalidStateException"
+    import_material(kms, key_id, m1, KeyMaterialId=first)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"one"
+    assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"two"
+    assert srv.log_text().count("deleted expired imported key material") == 1
+
+
+def test_a_version_deleted_while_pending_deletion_is_missed_after_cancel(kms, expect_error):
+    m1, m2 = os.urandom(32), os.urandom(32)
+    key_id, first, second = rotated_key(kms, m1, m2)
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    assert kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=first)["KeyMaterialId"] == first
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    # Cancelled, the key still lacks version 1: it waits for it, not Disabled.
+    kms.cancel_key_deletion(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert expect_error(kms.enable_key, KeyId=key_id) == "KMSInvalidStateException"
+    import_material(kms, key_id, m1, KeyMaterialId=first)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert material_ids(kms, key_id)[second][:2] == ("CURRENT", "IMPORTED")

@@ -2,7 +2,11 @@
 that interoperate — a ciphertext, signature or MAC made with one copy is accepted by every
 other — through rotations and a restart."""
 
+import datetime as dt
+import json
 import re
+import sqlite3
+import time
 
 import pytest
 
@@ -205,13 +209,10 @@ def test_errors(clients, expect_error):
                         PrimaryRegion=AP) == "NotFoundException"
     # No copy in this region.
     assert expect_error(clients[AP].describe_key, KeyId=key_id) == "NotFoundException"
-    assert expect_error(clients[PRIMARY].create_key, MultiRegion=True,
-                        Origin="EXTERNAL") == "UnsupportedOperationException"
-    # A primary with replicas is not deleted before them; a replica is, and leaves the set.
-    assert expect_error(clients[PRIMARY].schedule_key_deletion, KeyId=key_id,
-                        PendingWindowInDays=7) == "KMSInvalidStateException"
+    # A replica's deletion is scheduled like any key's.
     out = clients[EU].schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     assert out["KeyId"] == arn_of(key_id, EU)
+    assert out["KeyState"] == "PendingDeletion" and "DeletionDate" in out
     clients[EU].cancel_key_deletion(KeyId=key_id)
 
 
@@ -252,3 +253,206 @@ def test_a_copy_answers_only_to_its_public_id(clients, expect_error):
     assert expect_error(clients[PRIMARY].describe_key, KeyId=internal) == "NotFoundException"
     assert expect_error(clients[PRIMARY].encrypt, KeyId=internal, Plaintext=b"x") == "NotFoundException"
     assert clients[PRIMARY].describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
+
+
+# ScheduleKeyDeletion (botocore's documentation): "You can schedule the deletion of a
+# multi-Region primary key and its replica keys at any time. However, KMS will not delete a
+# multi-Region primary key with existing replica keys. If you schedule the deletion of a
+# primary key with replicas, its key state changes to PendingReplicaDeletion and it cannot be
+# replicated or used in cryptographic operations. This status can continue indefinitely.
+# When the last of its replicas keys is deleted (not just scheduled), the key state of the
+# primary key changes to PendingDeletion and its waiting period (PendingWindowInDays)
+# begins."
+
+
+def test_primary_with_replicas_waits_in_pending_replica_deletion(clients, expect_error):
+    east, eu = clients[PRIMARY], clients[EU]
+    key_id = make_mrk(clients)["KeyId"]
+    eu_arn = east.replicate_key(KeyId=key_id, ReplicaRegion=EU)["ReplicaKeyMetadata"]["Arn"]
+    blob = east.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
+
+    out = east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    assert out["KeyId"] == arn_of(key_id, PRIMARY)
+    assert out["KeyState"] == "PendingReplicaDeletion"
+    assert out["PendingWindowInDays"] == 7
+    assert "DeletionDate" not in out
+
+    meta = east.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingReplicaDeletion"
+    assert meta["Enabled"] is False
+    assert meta["PendingDeletionWindowInDays"] == 7
+    assert "DeletionDate" not in meta
+    assert config(meta)["ReplicaKeys"] == [{"Arn": eu_arn, "Region": EU}]
+    assert {"KeyId": key_id, "KeyArn": arn_of(key_id, PRIMARY)} in east.list_keys(Limit=1000)["Keys"]
+
+    # Not usable for cryptography, not replicated, not managed, not scheduled twice.
+    assert expect_error(east.encrypt, KeyId=key_id, Plaintext=b"x") == "KMSInvalidStateException"
+    assert expect_error(east.decrypt, CiphertextBlob=blob) == "KMSInvalidStateException"
+    assert expect_error(east.generate_data_key, KeyId=key_id, KeySpec="AES_256") == "KMSInvalidStateException"
+    assert expect_error(east.replicate_key, KeyId=key_id, ReplicaRegion=AP) == "KMSInvalidStateException"
+    assert expect_error(clients[AP].describe_key, KeyId=key_id) == "NotFoundException"
+    assert expect_error(east.enable_key, KeyId=key_id) == "KMSInvalidStateException"
+    assert expect_error(east.disable_key, KeyId=key_id) == "KMSInvalidStateException"
+    assert expect_error(east.update_primary_region, KeyId=key_id, PrimaryRegion=EU) == "KMSInvalidStateException"
+    assert expect_error(east.rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+    assert expect_error(east.enable_key_rotation, KeyId=key_id) == "KMSInvalidStateException"
+    assert expect_error(east.schedule_key_deletion, KeyId=key_id,
+                        PendingWindowInDays=7) == "KMSInvalidStateException"
+    assert east.describe_key(KeyId=key_id)["KeyMetadata"]["PendingDeletionWindowInDays"] == 7
+    # The replica is untouched and still opens what the primary sealed.
+    assert eu.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert eu.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
+
+    # Cancelled, it comes back disabled, as from PendingDeletion.
+    assert east.cancel_key_deletion(KeyId=key_id)["KeyId"] == arn_of(key_id, PRIMARY)
+    meta = east.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "Disabled"
+    assert "PendingDeletionWindowInDays" not in meta and "DeletionDate" not in meta
+    assert expect_error(east.cancel_key_deletion, KeyId=key_id) == "KMSInvalidStateException"
+    east.enable_key(KeyId=key_id)
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
+
+    # A replica scheduled for deletion (not yet deleted) still holds the primary back.
+    eu.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    out = east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=30)
+    assert out["KeyState"] == "PendingReplicaDeletion" and out["PendingWindowInDays"] == 30
+    assert "DeletionDate" not in out
+    eu.cancel_key_deletion(KeyId=key_id)
+    east.cancel_key_deletion(KeyId=key_id)
+
+
+def _copies_in_db(data_dir, key_id):
+    """The stored copies of a multi-Region key: region -> (store id, document)."""
+    conn = sqlite3.connect(str(data_dir / "keyward.db"), timeout=10)
+    try:
+        rows = conn.execute("SELECT id, region, doc FROM keys").fetchall()
+    finally:
+        conn.close()
+    public = key_id[len("mrk-"):]
+    copies = {}
+    for store_id, region, doc in rows:
+        record = json.loads(doc)
+        mr = record.get("multi_region")
+        if mr and mr["public_id"].replace("-", "") == public:
+            copies[region] = (store_id, record)
+    return copies
+
+
+def _end_window_of(srv, key_id, region):
+    """Moves the end of a copy's deletion window into the past, with the server stopped:
+    the binary has no clock to move, and the deletion job reads the stored date."""
+    code = srv.stop()
+    assert code == 0, srv.log_tail()
+    store_id, record = _copies_in_db(srv.data_dir, key_id)[region]
+    assert record["state"] == "PendingDeletion" and record["deletion_date"], record
+    past = int(time.time() * 1000) - 60_000
+    record["deletion_date"] = past
+    conn = sqlite3.connect(str(srv.data_dir / "keyward.db"), timeout=10)
+    try:
+        with conn:
+            changed = conn.execute("UPDATE keys SET doc = ?, due_at = ? WHERE id = ?",
+                                   (json.dumps(record), past, store_id)).rowcount
+        assert changed == 1
+    finally:
+        conn.close()
+    srv.start()
+
+
+def _wait_until_gone(client, key_id, timeout=30.0):
+    """Polls DescribeKey until the deletion job (every second on this server) deleted it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.describe_key(KeyId=key_id)
+        except client.exceptions.NotFoundException:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{key_id} was not deleted within {timeout}s")
+        time.sleep(0.2)
+
+
+def test_deleting_the_last_replica_starts_the_primary_window(keyward, kms_for, expect_error):
+    srv = keyward(name="pending_replica_deletion", env={"KEYWARD_JOB_INTERVAL_SECONDS": "1"})
+
+    def kms(region):
+        return kms_for(srv, region=region)
+
+    key_id = kms(PRIMARY).create_key(MultiRegion=True, Description="doomed")["KeyMetadata"]["KeyId"]
+    kms(PRIMARY).replicate_key(KeyId=key_id, ReplicaRegion=EU)
+    kms(PRIMARY).replicate_key(KeyId=key_id, ReplicaRegion=AP)
+    out = kms(PRIMARY).schedule_key_deletion(KeyId=key_id, PendingWindowInDays=9)
+    assert out["KeyState"] == "PendingReplicaDeletion" and "DeletionDate" not in out
+    for region in (EU, AP):
+        kms(region).schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    # Scheduled is not deleted: the primary still waits, with no date.
+    meta = kms(PRIMARY).describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingReplicaDeletion" and "DeletionDate" not in meta
+
+    # One replica deleted: the primary waits for the other, and no longer lists this one.
+    _end_window_of(srv, key_id, EU)
+    _wait_until_gone(kms(EU), key_id)
+    meta = kms(PRIMARY).describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingReplicaDeletion" and "DeletionDate" not in meta
+    assert [k["Region"] for k in config(meta)["ReplicaKeys"]] == [AP]
+    assert [k["Region"] for k in config(kms(AP).describe_key(KeyId=key_id)["KeyMetadata"])["ReplicaKeys"]] == [AP]
+
+    # The last one deleted: the primary's 9-day window begins now.
+    _end_window_of(srv, key_id, AP)
+    _wait_until_gone(kms(AP), key_id)
+    started = dt.datetime.now(dt.timezone.utc)
+    meta = kms(PRIMARY).describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion"
+    assert meta["PendingDeletionWindowInDays"] == 9
+    assert config(meta)["ReplicaKeys"] == []
+    deletion = meta["DeletionDate"]
+    assert started + dt.timedelta(days=9, minutes=-5) <= deletion <= started + dt.timedelta(days=10, hours=1)
+    assert expect_error(kms(PRIMARY).encrypt, KeyId=key_id, Plaintext=b"x") == "KMSInvalidStateException"
+    assert {"KeyId": key_id, "KeyArn": arn_of(key_id, PRIMARY)} in kms(PRIMARY).list_keys(Limit=1000)["Keys"]
+    # It survives a restart in that state, and the job deletes it when its window ends.
+    srv.restart()
+    assert kms(PRIMARY).describe_key(KeyId=key_id)["KeyMetadata"]["DeletionDate"] == deletion
+    _end_window_of(srv, key_id, PRIMARY)
+    _wait_until_gone(kms(PRIMARY), key_id)
+    assert {"KeyId": key_id, "KeyArn": arn_of(key_id, PRIMARY)} not in kms(PRIMARY).list_keys(Limit=1000)["Keys"]
+
+
+def test_imported_material_in_every_copy(clients, expect_error):
+    """AWS copies no imported material between copies: each copy imports the same material
+    itself, and then a ciphertext from one decrypts in another."""
+    import os
+
+    from test_import import import_material
+
+    meta = make_mrk(clients, Origin="EXTERNAL")
+    key_id = meta["KeyId"]
+    assert MRK_ID.match(key_id) and meta["Origin"] == "EXTERNAL" and meta["KeyState"] == "PendingImport"
+    replica = clients[PRIMARY].replicate_key(KeyId=key_id, ReplicaRegion=EU)["ReplicaKeyMetadata"]
+    assert replica["Origin"] == "EXTERNAL" and replica["KeyState"] == "PendingImport"
+    material = os.urandom(32)
+    import_material(clients[PRIMARY], key_id, material)
+    assert clients[PRIMARY].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    # The replica is untouched by the primary's import.
+    assert clients[EU].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    blob = clients[PRIMARY].encrypt(KeyId=key_id, Plaintext=b"imported, replicated")["CiphertextBlob"]
+    assert expect_error(clients[EU].decrypt, CiphertextBlob=blob) == "KMSInvalidStateException"
+    # Other material is refused by the replica, as its primary would refuse it.
+    assert expect_error(import_material, clients[EU], key_id, os.urandom(32)) == "IncorrectKeyMaterialException"
+    out = import_material(clients[EU], key_id, material)
+    assert out["KeyId"] == arn_of(key_id, EU)
+    assert clients[EU].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert clients[EU].decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported, replicated"
+    back = clients[EU].encrypt(KeyId=key_id, Plaintext=b"and back")["CiphertextBlob"]
+    assert clients[PRIMARY].decrypt(CiphertextBlob=back)["Plaintext"] == b"and back"
+    # Key states are each copy's own: deleting the replica's material leaves the primary.
+    clients[EU].delete_imported_key_material(KeyId=key_id)
+    assert clients[EU].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert clients[PRIMARY].decrypt(CiphertextBlob=back)["Plaintext"] == b"and back"
+    # A replica made later also starts without material, and takes only the same material.
+    later = clients[PRIMARY].replicate_key(KeyId=key_id, ReplicaRegion=AP)["ReplicaKeyMetadata"]
+    assert later["KeyState"] == "PendingImport"
+    assert expect_error(import_material, clients[AP], key_id, os.urandom(32)) == "IncorrectKeyMaterialException"
+    import_material(clients[AP], key_id, material)
+    assert clients[AP].decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported, replicated"
+    # New material cannot be imported into a multi-Region key with imported material here.
+    assert expect_error(import_material, clients[PRIMARY], key_id, os.urandom(32),
+                        ImportType="NEW_KEY_MATERIAL") == "UnsupportedOperationException"

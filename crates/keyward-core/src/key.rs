@@ -16,6 +16,10 @@ pub enum KeyState {
     PendingDeletion,
     /// A key of origin `EXTERNAL` without key material: imported material makes it usable.
     PendingImport,
+    /// A multi-Region primary key scheduled for deletion while it still has replicas: it
+    /// waits, unusable, until the last replica is deleted, and then its deletion window
+    /// (`pending_window_days`) begins in [`KeyState::PendingDeletion`].
+    PendingReplicaDeletion,
 }
 
 impl KeyState {
@@ -25,6 +29,7 @@ impl KeyState {
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
             KeyState::PendingImport => "PendingImport",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
         }
     }
 }
@@ -127,9 +132,16 @@ pub struct KeyRecord {
     pub rotations: Vec<Rotation>,
     /// The material version new ciphertexts use; older versions stay for decryption.
     pub current_material: u32,
-    /// Origin `EXTERNAL`: when the imported material expires (`None`: it does not).
+    /// Origin `EXTERNAL`, as records stored before expiry was kept per material version
+    /// have it: when the material current then expires. Nothing sets it any more: read
+    /// expiry through [`KeyRecord::valid_to_of`]; the next write moves it into
+    /// `material_valid_to` ([`KeyRecord::adopt_legacy_valid_to`]).
     #[serde(default)]
     pub valid_to: Option<UnixMillis>,
+    /// Origin `EXTERNAL`: when each version of the imported material expires (its
+    /// `ValidTo`), by version. A version that does not expire, or is not imported, has none.
+    #[serde(default)]
+    pub material_valid_to: BTreeMap<u32, UnixMillis>,
     /// Origin `EXTERNAL`: a keyed fingerprint of the first material imported, so a reimport
     /// can be checked against it after the material itself was deleted.
     #[serde(default)]
@@ -202,23 +214,100 @@ impl KeyRecord {
         self.region == region.as_str() && self.account == account.as_str()
     }
 
-    /// The instant a background job must act on this key: end of the deletion window or
-    /// the next automatic rotation.
+    /// The instant a background job must act on this key: end of the deletion window, the
+    /// next automatic rotation, or the earliest expiry of a version of imported material.
     pub fn next_due(&self) -> Option<UnixMillis> {
         let rotation = match self.state {
             KeyState::PendingDeletion => return self.deletion_date,
-            KeyState::PendingImport => return None,
             KeyState::Enabled => self.auto_rotation.as_ref().map(|r| r.next_rotation),
-            KeyState::Disabled => None,
+            // No deletion date until the last replica is deleted (`replicas_deleted`).
+            KeyState::Disabled | KeyState::PendingImport | KeyState::PendingReplicaDeletion => None,
         };
-        match (rotation, self.valid_to) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [rotation, self.next_expiry()].into_iter().flatten().min()
     }
 
     pub fn is_external(&self) -> bool {
         self.origin == "EXTERNAL"
+    }
+
+    /// Origin `EXTERNAL`: when material `version` expires, if it does.
+    pub fn valid_to_of(&self, version: u32) -> Option<UnixMillis> {
+        self.material_valid_to
+            .get(&version)
+            .copied()
+            .or_else(|| self.valid_to.filter(|_| version == self.current_material))
+    }
+
+    /// Origin `EXTERNAL`: sets when material `version` expires (`None`: it does not).
+    pub fn set_valid_to(&mut self, version: u32, when: Option<UnixMillis>) {
+        self.adopt_legacy_valid_to();
+        match when {
+            Some(when) => self.material_valid_to.insert(version, when),
+            None => self.material_valid_to.remove(&version),
+        };
+    }
+
+    /// Moves the single `valid_to` of a record stored before expiry was kept per version
+    /// onto the version it meant, the current one. Call before changing the current
+    /// version.
+    pub fn adopt_legacy_valid_to(&mut self) {
+        if let Some(when) = self.valid_to.take() {
+            self.material_valid_to
+                .entry(self.current_material)
+                .or_insert(when);
+        }
+    }
+
+    /// The earliest expiry of any version of imported material.
+    pub fn next_expiry(&self) -> Option<UnixMillis> {
+        self.material_valid_to
+            .values()
+            .copied()
+            .chain(self.valid_to)
+            .min()
+    }
+
+    /// The versions of imported material whose `ValidTo` is at or before `now`.
+    pub fn expired_materials(&self, now: UnixMillis) -> Vec<u32> {
+        let mut versions: Vec<u32> = self
+            .material_valid_to
+            .iter()
+            .filter(|(_, when)| **when <= now)
+            .map(|(version, _)| *version)
+            .collect();
+        if self.valid_to.is_some_and(|when| when <= now)
+            && !self.material_valid_to.contains_key(&self.current_material)
+        {
+            versions.push(self.current_material);
+            versions.sort_unstable();
+        }
+        versions
+    }
+
+    /// Whether material `version` is permanently associated with the key: the current
+    /// version and every earlier one (AWS's `CURRENT` and `NON_CURRENT`), not material
+    /// pending rotation. A key is usable only with all of them.
+    pub fn is_permanent_material(&self, version: u32) -> bool {
+        (1..=self.current_material).contains(&version)
+    }
+
+    /// Origin `EXTERNAL`: the material versions associated with the key, ascending: the
+    /// first import and each `NEW_KEY_MATERIAL` import (including one pending rotation).
+    pub fn material_versions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.material_fingerprint
+            .iter()
+            .map(|_| 1)
+            .chain(self.material_fingerprints.keys().copied())
+    }
+
+    /// DescribeKey's `ValidTo`: the earliest time any material permanently associated with
+    /// the key expires.
+    pub fn permanent_valid_to(&self) -> Option<UnixMillis> {
+        self.material_valid_to
+            .range(..=self.current_material)
+            .map(|(_, when)| *when)
+            .chain(self.valid_to)
+            .min()
     }
 
     /// Cryptographic operations need an enabled key.
@@ -226,7 +315,9 @@ impl KeyRecord {
         match self.state {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", self.arn()))),
-            KeyState::PendingDeletion => Err(self.pending_deletion_error()),
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {
+                Err(self.pending_deletion_error())
+            }
             KeyState::PendingImport => Err(KmsError::InvalidState(format!(
                 "{} is pending import.",
                 self.arn()
@@ -234,12 +325,22 @@ impl KeyRecord {
         }
     }
 
-    /// Management operations work on any key not pending deletion.
+    /// Scheduled for deletion: waiting for the end of its window, or for its replicas to
+    /// be deleted first.
+    pub fn is_pending_deletion(&self) -> bool {
+        matches!(
+            self.state,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+        )
+    }
+
+    /// Management operations work on any key not pending deletion (nor pending the
+    /// deletion of its replicas).
     pub fn check_not_pending_deletion(&self) -> Result<(), KmsError> {
-        match self.state {
-            KeyState::PendingDeletion => Err(self.pending_deletion_error()),
-            _ => Ok(()),
+        if self.is_pending_deletion() {
+            return Err(self.pending_deletion_error());
         }
+        Ok(())
     }
 
     fn check_not_pending_import(&self) -> Result<(), KmsError> {
@@ -253,7 +354,12 @@ impl KeyRecord {
     }
 
     fn pending_deletion_error(&self) -> KmsError {
-        KmsError::InvalidState(format!("{} is pending deletion.", self.arn()))
+        match self.state {
+            KeyState::PendingReplicaDeletion => {
+                KmsError::InvalidState(format!("{} is pending replica deletion.", self.arn()))
+            }
+            _ => KmsError::InvalidState(format!("{} is pending deletion.", self.arn())),
+        }
     }
 
     fn check_customer_managed(&self, operation: &str) -> Result<(), KmsError> {
@@ -316,11 +422,15 @@ impl KeyRecord {
         Ok(())
     }
 
+    /// Schedules the deletion of the key: `Some(deletion date)`, or `None` for a
+    /// multi-Region primary key that still has replicas. That one goes to
+    /// `PendingReplicaDeletion`, as in AWS, and keeps the window for when the last replica
+    /// is deleted ([`KeyRecord::replicas_deleted`]).
     pub fn schedule_deletion(
         &mut self,
         now: UnixMillis,
         window_days: Option<u32>,
-    ) -> Result<UnixMillis, KmsError> {
+    ) -> Result<Option<UnixMillis>, KmsError> {
         self.check_customer_managed("ScheduleKeyDeletion")?;
         let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
         if days < MIN_PENDING_WINDOW_DAYS {
@@ -338,28 +448,47 @@ impl KeyRecord {
             ));
         }
         self.check_not_pending_deletion()?;
-        // AWS puts such a key in PendingReplicaDeletion until its replicas are gone;
-        // Keyward asks for the replicas to be deleted first.
-        if let Some(mr) = &self.multi_region {
-            if !self.is_replica() && !mr.replica_regions.is_empty() {
-                return Err(KmsError::InvalidState(format!(
-                    "{} is a multi-Region primary key with replicas in {}: schedule the deletion of its replica keys first.",
-                    self.arn(),
-                    mr.replica_regions.join(", ")
-                )));
-            }
+        self.pending_window_days = Some(days);
+        if self.has_replicas() {
+            self.state = KeyState::PendingReplicaDeletion;
+            self.deletion_date = None;
+            return Ok(None);
         }
         let when = now.plus_days(days);
         self.state = KeyState::PendingDeletion;
         self.deletion_date = Some(when);
+        Ok(Some(when))
+    }
+
+    /// A multi-Region primary key that lists replica keys.
+    fn has_replicas(&self) -> bool {
+        !self.is_replica()
+            && self
+                .multi_region
+                .as_ref()
+                .is_some_and(|mr| !mr.replica_regions.is_empty())
+    }
+
+    /// After a replica was deleted: a primary key in `PendingReplicaDeletion` that has no
+    /// replica left enters `PendingDeletion`, its window starting now. Says whether it did.
+    pub fn replicas_deleted(&mut self, now: UnixMillis) -> bool {
+        if self.state != KeyState::PendingReplicaDeletion || self.has_replicas() {
+            return false;
+        }
+        let days = self
+            .pending_window_days
+            .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+        self.state = KeyState::PendingDeletion;
+        self.deletion_date = Some(now.plus_days(days));
         self.pending_window_days = Some(days);
-        Ok(when)
+        true
     }
 
     /// A key whose deletion is cancelled comes back disabled, as in AWS (or pending import,
-    /// when its imported material was deleted meanwhile).
+    /// when its imported material was deleted meanwhile), whether it was waiting for its
+    /// window to end or for its replicas to be deleted.
     pub fn cancel_deletion(&mut self, has_material: bool) -> Result<(), KmsError> {
-        if self.state != KeyState::PendingDeletion {
+        if !self.is_pending_deletion() {
             return Err(KmsError::InvalidState(format!(
                 "{} is not pending deletion.",
                 self.arn()
@@ -485,6 +614,7 @@ mod tests {
             rotations: Vec::new(),
             current_material: 1,
             valid_to: None,
+            material_valid_to: BTreeMap::new(),
             material_fingerprint: None,
             material_fingerprints: BTreeMap::new(),
             pending_material: None,
@@ -505,7 +635,7 @@ mod tests {
             Err(KmsError::Validation(_))
         ));
         let when = k.schedule_deletion(UnixMillis(0), None).unwrap();
-        assert_eq!(when, UnixMillis(0).plus_days(30));
+        assert_eq!(when, Some(UnixMillis(0).plus_days(30)));
         assert!(matches!(k.check_usable(), Err(KmsError::InvalidState(_))));
         assert!(matches!(
             k.schedule_deletion(UnixMillis(0), Some(7)),
@@ -519,6 +649,148 @@ mod tests {
             Err(KmsError::InvalidState(_))
         ));
         assert!(matches!(k.check_usable(), Err(KmsError::Disabled(_))));
+    }
+
+    fn multi_region_primary(replicas: &[&str]) -> KeyRecord {
+        let mut k = key();
+        k.multi_region = Some(MultiRegionInfo {
+            public_id: Uuid::new_v4(),
+            primary_region: k.region.clone(),
+            replica_regions: replicas.iter().map(|r| (*r).to_owned()).collect(),
+        });
+        k
+    }
+
+    #[test]
+    fn primary_with_replicas_waits_for_their_deletion() {
+        let mut k = multi_region_primary(&["eu-west-1"]);
+        let now = UnixMillis(0);
+        assert_eq!(k.schedule_deletion(now, Some(7)).unwrap(), None);
+        assert_eq!(k.state, KeyState::PendingReplicaDeletion);
+        assert_eq!(k.state.as_str(), "PendingReplicaDeletion");
+        assert_eq!(k.deletion_date, None);
+        assert_eq!(k.pending_window_days, Some(7));
+        // The jobs have nothing to do with it: it waits indefinitely.
+        assert_eq!(k.next_due(), None);
+        assert!(matches!(k.check_usable(), Err(KmsError::InvalidState(_))));
+        assert!(matches!(k.enable(), Err(KmsError::InvalidState(_))));
+        assert!(matches!(k.disable(), Err(KmsError::InvalidState(_))));
+        assert!(matches!(
+            k.enable_rotation(now, None),
+            Err(KmsError::InvalidState(_))
+        ));
+        assert!(matches!(
+            k.schedule_deletion(now, Some(7)),
+            Err(KmsError::InvalidState(_))
+        ));
+        // A replica deleted while another remains changes nothing.
+        assert!(!k.replicas_deleted(now));
+        k.cancel_deletion(true).unwrap();
+        assert_eq!(k.state, KeyState::Disabled);
+        assert_eq!(k.pending_window_days, None);
+
+        k.schedule_deletion(now, Some(10)).unwrap();
+        assert_eq!(k.state, KeyState::PendingReplicaDeletion);
+        if let Some(mr) = k.multi_region.as_mut() {
+            mr.replica_regions.clear();
+        }
+        let later = now.plus_days(3);
+        assert!(k.replicas_deleted(later));
+        assert_eq!(k.state, KeyState::PendingDeletion);
+        assert_eq!(k.deletion_date, Some(later.plus_days(10)));
+        assert_eq!(k.pending_window_days, Some(10));
+        assert_eq!(k.next_due(), Some(later.plus_days(10)));
+        // Once is enough.
+        assert!(!k.replicas_deleted(later.plus_days(1)));
+        assert_eq!(k.deletion_date, Some(later.plus_days(10)));
+
+        // Cancelled without material, it waits for an import.
+        let mut k = multi_region_primary(&["eu-west-1"]);
+        k.schedule_deletion(now, None).unwrap();
+        k.cancel_deletion(false).unwrap();
+        assert_eq!(k.state, KeyState::PendingImport);
+    }
+
+    #[test]
+    fn primary_without_replicas_and_replicas_are_deleted_after_their_window() {
+        let mut primary = multi_region_primary(&[]);
+        assert_eq!(
+            primary.schedule_deletion(UnixMillis(0), Some(7)).unwrap(),
+            Some(UnixMillis(0).plus_days(7))
+        );
+        assert_eq!(primary.state, KeyState::PendingDeletion);
+        let mut replica = multi_region_primary(&[]);
+        replica.region = "eu-west-1".into();
+        if let Some(mr) = replica.multi_region.as_mut() {
+            mr.primary_region = "us-east-1".into();
+            mr.replica_regions = vec!["eu-west-1".into()];
+        }
+        assert_eq!(
+            replica.schedule_deletion(UnixMillis(0), Some(7)).unwrap(),
+            Some(UnixMillis(0).plus_days(7))
+        );
+        assert_eq!(replica.state, KeyState::PendingDeletion);
+    }
+
+    #[test]
+    fn imported_material_expires_per_version() {
+        let mut k = key();
+        k.origin = "EXTERNAL".into();
+        k.material_fingerprint = Some("one".into());
+        k.material_fingerprints.insert(2, "two".into());
+        k.material_fingerprints.insert(3, "three".into());
+        k.current_material = 2;
+        k.pending_material = Some(3);
+        assert_eq!(k.material_versions().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(k.is_permanent_material(1) && k.is_permanent_material(2));
+        assert!(!k.is_permanent_material(3) && !k.is_permanent_material(0));
+        k.set_valid_to(1, Some(UnixMillis(3_000)));
+        k.set_valid_to(2, Some(UnixMillis(5_000)));
+        k.set_valid_to(3, Some(UnixMillis(1_000)));
+        assert_eq!(k.valid_to_of(2), Some(UnixMillis(5_000)));
+        // Pending material is not the key's yet: DescribeKey shows the permanent ones'.
+        assert_eq!(k.permanent_valid_to(), Some(UnixMillis(3_000)));
+        assert_eq!(k.next_due(), Some(UnixMillis(1_000)));
+        assert_eq!(k.expired_materials(UnixMillis(3_000)), vec![1, 3]);
+        k.set_valid_to(3, None);
+        k.set_valid_to(1, None);
+        assert_eq!(k.next_due(), Some(UnixMillis(5_000)));
+        // Material still expires while the key waits for another version's import.
+        k.state = KeyState::PendingImport;
+        assert_eq!(k.next_due(), Some(UnixMillis(5_000)));
+        k.state = KeyState::PendingDeletion;
+        k.deletion_date = Some(UnixMillis(9_000));
+        assert_eq!(k.next_due(), Some(UnixMillis(9_000)));
+    }
+
+    #[test]
+    fn a_record_with_one_valid_to_means_the_current_material() {
+        let mut k = key();
+        k.origin = "EXTERNAL".into();
+        k.current_material = 2;
+        let mut doc = serde_json::to_value(&k).unwrap();
+        let fields = doc.as_object_mut().unwrap();
+        fields.remove("material_valid_to");
+        fields.insert("valid_to".into(), serde_json::json!(7_000));
+        let mut old: KeyRecord = serde_json::from_value(doc).unwrap();
+        assert_eq!(old.valid_to_of(2), Some(UnixMillis(7_000)));
+        assert_eq!(old.valid_to_of(1), None);
+        assert_eq!(old.permanent_valid_to(), Some(UnixMillis(7_000)));
+        assert_eq!(old.next_due(), Some(UnixMillis(7_000)));
+        assert_eq!(old.expired_materials(UnixMillis(7_000)), vec![2]);
+        // Adopted before a rotation, the expiry stays with the version it meant.
+        old.adopt_legacy_valid_to();
+        old.current_material = 3;
+        assert_eq!(old.valid_to, None);
+        assert_eq!(old.valid_to_of(2), Some(UnixMillis(7_000)));
+        assert_eq!(old.valid_to_of(3), None);
+        // Setting another version's expiry adopts it too.
+        let mut old: KeyRecord = serde_json::from_str(&serde_json::to_string(&k).unwrap()).unwrap();
+        old.valid_to = Some(UnixMillis(7_000));
+        old.set_valid_to(1, Some(UnixMillis(4_000)));
+        assert_eq!(old.valid_to, None);
+        assert_eq!(old.valid_to_of(2), Some(UnixMillis(7_000)));
+        assert_eq!(old.valid_to_of(1), Some(UnixMillis(4_000)));
     }
 
     #[test]

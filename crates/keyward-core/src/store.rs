@@ -167,9 +167,11 @@ pub trait Store: Send + Sync + 'static {
         key: &KeyRecord,
         new_material: Option<&MaterialRow>,
     ) -> Result<u64, StoreError>;
-    /// Replaces a key read at `key.revision` (else `Conflict`) and removes all its material
-    /// in the same transaction (DeleteImportedKeyMaterial, expiry). Returns the new revision.
-    fn delete_key_material(&self, key: &KeyRecord) -> Result<u64, StoreError>;
+    /// Replaces a key read at `key.revision` (else `Conflict`) and removes the given
+    /// versions of its material in the same transaction, leaving the others
+    /// (DeleteImportedKeyMaterial, expiry). A version the store lacks is no error. Returns
+    /// the new revision.
+    fn delete_key_material(&self, key: &KeyRecord, versions: &[u32]) -> Result<u64, StoreError>;
     /// Removes a key, all its material, every alias that points at it and its grants.
     fn delete_key(&self, id: &Uuid) -> Result<(), StoreError>;
     /// Keys of one account and region ordered by id, starting after `after`.

@@ -96,7 +96,8 @@ fn act_on(
     let Some(mut key) = inner.store.get_key(id)? else {
         return Ok(None);
     };
-    if key.valid_to.is_some_and(|t| t <= now) && key.state != KeyState::PendingDeletion {
+    // Each version of imported material expires at its own ValidTo.
+    if key.next_expiry().is_some_and(|t| t <= now) && key.state != KeyState::PendingDeletion {
         return Ok(crate::kms::import::expire_material(inner, key, now)?.then_some(Acted::Expired));
     }
     match key.state {

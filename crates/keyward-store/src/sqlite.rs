@@ -212,7 +212,7 @@ impl Store for SqliteStore {
         Ok(key.revision + 1)
     }
 
-    fn delete_key_material(&self, key: &KeyRecord) -> Result<u64, StoreError> {
+    fn delete_key_material(&self, key: &KeyRecord, versions: &[u32]) -> Result<u64, StoreError> {
         let doc = encode_key(key)?;
         let revision = i64::try_from(key.revision).map_err(|_| StoreError::Conflict)?;
         let mut conn = self.conn()?;
@@ -229,8 +229,13 @@ impl Store for SqliteStore {
         if changed != 1 {
             return Err(StoreError::Conflict);
         }
-        tx.execute("DELETE FROM key_material WHERE key_id = ?1", [&id])
+        for version in versions {
+            tx.execute(
+                "DELETE FROM key_material WHERE key_id = ?1 AND version = ?2",
+                params![id, version],
+            )
             .map_err(backend)?;
+        }
         tx.commit().map_err(backend)?;
         Ok(key.revision + 1)
     }

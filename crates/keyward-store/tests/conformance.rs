@@ -42,6 +42,7 @@ fn key(account: &str) -> KeyRecord {
         rotations: vec![],
         current_material: 1,
         valid_to: None,
+        material_valid_to: BTreeMap::new(),
         material_fingerprint: None,
         material_fingerprints: Default::default(),
         pending_material: None,
@@ -119,6 +120,14 @@ fn listing_pages_by_scope(store: &dyn Store) {
 }
 
 fn imported_material_comes_and_goes(store: &dyn Store) {
+    let versions = |id: &Uuid| -> Vec<u32> {
+        store
+            .materials(id)
+            .unwrap()
+            .iter()
+            .map(|m| m.version)
+            .collect()
+    };
     let mut k = key("444444444444");
     k.origin = "EXTERNAL".into();
     k.state = KeyState::PendingImport;
@@ -126,26 +135,62 @@ fn imported_material_comes_and_goes(store: &dyn Store) {
     assert!(store.materials(&k.id).unwrap().is_empty());
     let mut stored = store.get_key(&k.id).unwrap().unwrap();
     stored.state = KeyState::Enabled;
-    stored.valid_to = Some(UnixMillis(5_000));
+    stored.set_valid_to(1, Some(UnixMillis(5_000)));
     stored.revision = store.update_key(&stored, Some(&material(k.id, 1))).unwrap();
-    assert_eq!(store.materials(&k.id).unwrap().len(), 1);
+    assert_eq!(versions(&k.id), vec![1]);
     // Expiry is due like a rotation.
     assert!(store.keys_due(UnixMillis(5_000)).unwrap().contains(&k.id));
-    // A stale writer cannot delete the material.
+    // A second and a third version, each expiring on its own date.
+    stored.current_material = 2;
+    stored.set_valid_to(2, Some(UnixMillis(7_000)));
+    stored.revision = store.update_key(&stored, Some(&material(k.id, 2))).unwrap();
+    stored.pending_material = Some(3);
+    stored.revision = store.update_key(&stored, Some(&material(k.id, 3))).unwrap();
+    assert_eq!(versions(&k.id), vec![1, 2, 3]);
+    let read = store.get_key(&k.id).unwrap().unwrap();
+    assert_eq!(read.valid_to_of(1), Some(UnixMillis(5_000)));
+    assert_eq!(read.valid_to_of(2), Some(UnixMillis(7_000)));
+    assert_eq!(read.valid_to_of(3), None);
+    // A stale writer cannot delete material.
     assert_eq!(
-        store.delete_key_material(&k).unwrap_err(),
+        store.delete_key_material(&k, &[1]).unwrap_err(),
         StoreError::Conflict
     );
+    assert_eq!(versions(&k.id), vec![1, 2, 3]);
+    // Deleting one version leaves the others; its expiry goes with it, the next is due.
     stored.state = KeyState::PendingImport;
-    stored.valid_to = None;
-    assert_eq!(store.delete_key_material(&stored).unwrap(), 3);
-    assert!(store.materials(&k.id).unwrap().is_empty());
+    stored.set_valid_to(1, None);
+    stored.revision = store.delete_key_material(&stored, &[1]).unwrap();
+    assert_eq!(stored.revision, 5);
+    assert_eq!(versions(&k.id), vec![2, 3]);
     let after = store.get_key(&k.id).unwrap().unwrap();
     assert_eq!(after.state, KeyState::PendingImport);
+    assert_eq!(after.valid_to_of(1), None);
+    assert!(!store.keys_due(UnixMillis(6_999)).unwrap().contains(&k.id));
+    assert!(store.keys_due(UnixMillis(7_000)).unwrap().contains(&k.id));
+    // Deleting a version the store lacks, with another, removes the other only.
+    stored.set_valid_to(2, None);
+    stored.revision = store.delete_key_material(&stored, &[1, 3]).unwrap();
+    assert_eq!(versions(&k.id), vec![2]);
     assert!(!store.keys_due(UnixMillis(10_000)).unwrap().contains(&k.id));
-    // Reimport stores version 1 again.
-    store.update_key(&after, Some(&material(k.id, 1))).unwrap();
-    assert_eq!(store.materials(&k.id).unwrap().len(), 1);
+    // Reimport stores version 1 again, beside version 2.
+    stored.revision = store.update_key(&stored, Some(&material(k.id, 1))).unwrap();
+    assert_eq!(versions(&k.id), vec![1, 2]);
+    // A record stored before expiry was kept per version: its single `valid_to` is the
+    // current version's.
+    let mut legacy = stored.clone();
+    legacy.material_valid_to.clear();
+    legacy.valid_to = Some(UnixMillis(9_000));
+    legacy.revision = store.update_key(&legacy, None).unwrap();
+    let read = store.get_key(&k.id).unwrap().unwrap();
+    assert_eq!(read.valid_to_of(2), Some(UnixMillis(9_000)));
+    assert_eq!(read.valid_to_of(1), None);
+    assert_eq!(read.expired_materials(UnixMillis(9_000)), vec![2]);
+    assert!(store.keys_due(UnixMillis(9_000)).unwrap().contains(&k.id));
+    legacy.state = KeyState::PendingDeletion;
+    legacy.valid_to = None;
+    store.delete_key_material(&legacy, &[1, 2]).unwrap();
+    assert!(store.materials(&k.id).unwrap().is_empty());
 }
 
 fn due_keys_and_deletion(store: &dyn Store) {

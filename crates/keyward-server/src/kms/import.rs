@@ -6,6 +6,8 @@
 //! the material arrives, a token works only for the key it was made for, and a server
 //! restart does not void it.
 
+use std::collections::BTreeSet;
+
 use keyward_core::key::{KeyRecord, KeyState};
 use keyward_core::{KmsError, StoreError, UnixMillis};
 use keyward_crypto::{WrappingAlgorithm, WrappingKeySpec};
@@ -194,6 +196,19 @@ pub(super) async fn import_key_material(
         Some(kind) => kind == ImportType::NewKeyMaterial,
         None => key.record.material_fingerprint.is_none(),
     };
+    if r.key_material_id.is_some() {
+        if key.record.key_spec != "SYMMETRIC_DEFAULT" {
+            return Err(KmsError::Validation(
+                "KeyMaterialId is supported only for symmetric encryption KMS keys.".into(),
+            ));
+        }
+        if new_material {
+            return Err(KmsError::Validation(
+                "You cannot specify a KeyMaterialId when the ImportType is NEW_KEY_MATERIAL."
+                    .into(),
+            ));
+        }
+    }
     if new_material
         && key.record.material_fingerprint.is_some()
         && (key.record.key_spec != "SYMMETRIC_DEFAULT" || key.record.multi_region.is_some())
@@ -208,6 +223,7 @@ pub(super) async fn import_key_material(
     let id = key.record.id;
     let token = r.import_token.as_bytes().to_vec();
     let encrypted = r.encrypted_key_material.as_bytes().to_vec();
+    let material_id = r.key_material_id;
     let caller = caller.clone();
     let (version, record) = state
         .blocking(move |inner| {
@@ -221,11 +237,13 @@ pub(super) async fn import_key_material(
                     spec.as_str()
                 ))
             })?;
-            let fingerprint = hex::encode(inner.root.fingerprint(arn.as_bytes(), &material)?);
+            let context = fingerprint_context(&key.record);
+            let fingerprint = hex::encode(inner.root.fingerprint(context.as_bytes(), &material)?);
             let import = Import {
                 material: &material,
                 fingerprint: &fingerprint,
                 new_material,
+                material_id: material_id.as_deref(),
                 valid_to,
             };
             store_imported(inner, &caller, id, &import)
@@ -238,21 +256,37 @@ pub(super) async fn import_key_material(
     })
 }
 
+/// What a material fingerprint is keyed to: the key's ARN, or, for a multi-Region key, the
+/// id its copies share, so that every copy recognises the same material.
+fn fingerprint_context(record: &KeyRecord) -> String {
+    match &record.multi_region {
+        Some(mr) => format!("keyward-mrk-material/{}", mr.public_id),
+        None => record.arn(),
+    }
+}
+
 /// One ImportKeyMaterial, its material unwrapped and checked against the key spec.
 struct Import<'a> {
     material: &'a [u8],
     fingerprint: &'a str,
     /// `ImportType NEW_KEY_MATERIAL` (or the first import).
     new_material: bool,
+    /// `KeyMaterialId`: the version the caller says this material is.
+    material_id: Option<&'a str>,
+    /// When this version of the material expires.
     valid_to: Option<UnixMillis>,
 }
 
 /// Records an import and returns the material version it concerns with the key:
 /// - the first import makes version 1 current and the key usable;
 /// - new material for a key that has some becomes the next version, pending until
-///   RotateKeyOnDemand makes it current;
-/// - material imported before (found by its fingerprint) comes back as its version, if
-///   the store lacks it, and only changes the expiry otherwise.
+///   RotateKeyOnDemand makes it current (or takes the place of material pending rotation
+///   that was deleted or expired: that was never permanently the key's);
+/// - material imported before (found by its fingerprint, and checked against
+///   `KeyMaterialId` when given) comes back as its version, if the store lacks it.
+///
+/// The import's `ValidTo` becomes that version's. A key pending import becomes usable
+/// once every version permanently associated with it is stored again.
 fn store_imported(
     inner: &Inner,
     caller: &Caller,
@@ -264,9 +298,22 @@ fn store_imported(
             return Err(key_not_found(caller, &id));
         }
         record.check_not_pending_deletion()?;
+        let held: BTreeSet<u32> = inner
+            .store
+            .materials(&id)?
+            .iter()
+            .map(|row| row.version)
+            .collect();
         let known = known_version(record, import.fingerprint);
         let version = match (record.material_fingerprint.is_some(), import.new_material) {
             (false, _) => {
+                let sibling = super::multi_region::sibling_fingerprint(inner, record)?;
+                if sibling.is_some_and(|known| known != import.fingerprint) {
+                    return Err(KmsError::IncorrectKeyMaterial(
+                        "The key material being imported is not the key material of the related multi-Region keys."
+                            .into(),
+                    ));
+                }
                 record.material_fingerprint = Some(import.fingerprint.to_owned());
                 record.current_material
             }
@@ -277,19 +324,7 @@ fn store_imported(
                             .into(),
                     ));
                 }
-                if record.pending_material.is_some() || record.state == KeyState::PendingImport {
-                    return Err(KmsError::InvalidState(format!(
-                        "{} cannot take new key material now: rotate to the material pending rotation first, and import its current material if it was deleted.",
-                        record.arn()
-                    )));
-                }
-                let version = record
-                    .current_material
-                    .checked_add(1)
-                    .ok_or_else(|| KmsError::Internal("material version overflow".into()))?;
-                record.material_fingerprints.insert(version, import.fingerprint.to_owned());
-                record.pending_material = Some(version);
-                version
+                new_version(record, &held, import.fingerprint)?
             }
             (true, false) => known.ok_or_else(|| {
                 KmsError::IncorrectKeyMaterial(
@@ -298,24 +333,61 @@ fn store_imported(
                 )
             })?,
         };
-        let stored = inner
-            .store
-            .materials(&id)?
-            .iter()
-            .any(|row| row.version == version);
-        let row = if stored {
+        if let Some(requested) = import.material_id {
+            if key_material_id(&record.public_uuid(), version) != requested {
+                return Err(KmsError::IncorrectKeyMaterial(format!(
+                    "The key material being imported is not the key material with KeyMaterialId {requested}."
+                )));
+            }
+        }
+        let row = if held.contains(&version) {
             None
         } else {
             let now = inner.clock.now();
             Some(wrap_material(inner, record, version, import.material, now)?)
         };
-        record.valid_to = import.valid_to;
-        if record.state == KeyState::PendingImport && version == record.current_material {
+        record.set_valid_to(version, import.valid_to);
+        let complete = (1..=record.current_material).all(|v| v == version || held.contains(&v));
+        if record.state == KeyState::PendingImport && complete {
             record.state = KeyState::Enabled;
         }
         Ok((version, KeyWrite::Update(row)))
     })?;
     written.ok_or_else(|| key_not_found(caller, &id))
+}
+
+/// The version `ImportType NEW_KEY_MATERIAL` gives material the key has never had: the
+/// next one, pending rotation, or the place of material pending rotation that was deleted.
+fn new_version(
+    record: &mut KeyRecord,
+    held: &BTreeSet<u32>,
+    fingerprint: &str,
+) -> Result<u32, KmsError> {
+    if record.state == KeyState::PendingImport {
+        return Err(KmsError::InvalidState(format!(
+            "{} is pending import: import all of its key material before new key material.",
+            record.arn()
+        )));
+    }
+    let version = match record.pending_material {
+        Some(pending) if !held.contains(&pending) => pending,
+        Some(_) => {
+            return Err(KmsError::InvalidState(format!(
+                "{} already has key material pending rotation: rotate to it with RotateKeyOnDemand first.",
+                record.arn()
+            )))
+        }
+        None => record
+            .current_material
+            .checked_add(1)
+            .ok_or_else(|| KmsError::Internal("material version overflow".into()))?,
+    };
+    record
+        .material_fingerprints
+        .insert(version, fingerprint.to_owned());
+    record.set_valid_to(version, None);
+    record.pending_material = Some(version);
+    Ok(version)
 }
 
 /// The version of this key's imported material with `fingerprint`, if any.
@@ -344,20 +416,38 @@ pub(super) async fn delete_imported_key_material(
         )
         .await?;
     check_external(&key.record, "DeleteImportedKeyMaterial")?;
-    if key.record.state == KeyState::PendingImport {
-        return Err(KmsError::InvalidState(format!(
-            "{} is pending import.",
-            key.record.arn()
-        )));
-    }
     let id = key.record.id;
-    let record = state
+    let requested = r.key_material_id;
+    let (version, record) = state
         .blocking(move |inner| {
             let written = write_key(inner, &id, |record| {
-                forget_material(record);
-                Ok(((), KeyWrite::DeleteMaterial))
+                let version = match requested.as_deref() {
+                    None => record.current_material,
+                    Some(material_id) => version_of(record, material_id).ok_or_else(|| {
+                        KmsError::NotFound(format!(
+                            "Key material '{material_id}' is not associated with KMS key '{}'.",
+                            record.arn()
+                        ))
+                    })?,
+                };
+                let held = inner
+                    .store
+                    .materials(&id)?
+                    .iter()
+                    .any(|row| row.version == version);
+                if !held {
+                    return Err(KmsError::InvalidState(match requested.as_deref() {
+                        None => format!("{} is pending import.", record.arn()),
+                        Some(material_id) => format!(
+                            "Key material '{material_id}' of {} is pending import.",
+                            record.arn()
+                        ),
+                    }));
+                }
+                forget_material(record, version);
+                Ok((version, KeyWrite::DeleteMaterial(vec![version])))
             })?;
-            written.map(|(_, record)| record).ok_or_else(|| {
+            written.ok_or_else(|| {
                 KmsError::NotFound(format!("Key '{}' does not exist", key.record.arn()))
             })
         })
@@ -365,36 +455,46 @@ pub(super) async fn delete_imported_key_material(
     state.inner.keys.invalidate(&id);
     Ok(DeleteImportedKeyMaterialResponse {
         key_id: Some(record.arn()),
-        key_material_id: Some(key_material_id(
-            &record.public_uuid(),
-            record.current_material,
-        )),
+        key_material_id: Some(key_material_id(&record.public_uuid(), version)),
     })
 }
 
-/// The key without its material: unusable until material is imported again, unless it is
-/// on its way out anyway.
-fn forget_material(record: &mut KeyRecord) {
-    record.valid_to = None;
-    if record.state != KeyState::PendingDeletion {
+/// The version of a key's imported material that `KeyMaterialId` names.
+fn version_of(record: &KeyRecord, material_id: &str) -> Option<u32> {
+    let public = record.public_uuid();
+    record
+        .material_versions()
+        .find(|version| key_material_id(&public, *version) == material_id)
+}
+
+/// Forgets one version of a key's imported material, deleted or expired. Material
+/// permanently associated with the key (current or not) leaves it unusable until that
+/// material is imported again, unless the key is on its way out anyway; material pending
+/// rotation was never the key's, and losing it changes nothing else.
+fn forget_material(record: &mut KeyRecord, version: u32) {
+    record.set_valid_to(version, None);
+    if record.is_permanent_material(version) && !record.is_pending_deletion() {
         record.state = KeyState::PendingImport;
     }
 }
 
-/// The expiry job's work on one key whose material's `ValidTo` has passed. Returns whether
-/// it deleted the material.
+/// The expiry job's work on one key with a version of imported material whose `ValidTo`
+/// has passed: it deletes those versions, and only those. Returns whether it did.
 pub(crate) fn expire_material(
     inner: &Inner,
     mut record: KeyRecord,
     now: UnixMillis,
 ) -> Result<bool, KmsError> {
-    if !record.is_external() || record.valid_to.is_none_or(|t| t > now) {
+    let expired = record.expired_materials(now);
+    if !record.is_external() || expired.is_empty() {
         return Ok(false);
     }
-    forget_material(&mut record);
-    match inner.store.delete_key_material(&record) {
+    for version in &expired {
+        forget_material(&mut record, *version);
+    }
+    match inner.store.delete_key_material(&record, &expired) {
         Ok(_) => {
-            tracing::info!(key = %record.arn(), "deleted expired imported key material");
+            tracing::info!(key = %record.arn(), versions = ?expired, "deleted expired imported key material");
             Ok(true)
         }
         // Another writer changed the key; the next pass sees its new state.
@@ -403,14 +503,44 @@ pub(crate) fn expire_material(
     }
 }
 
-/// What DescribeKey shows of a key's imported material.
+/// Whether the store holds every version of material permanently associated with the key
+/// (for a key of origin `AWS_KMS`: any material at all, which it always has).
+pub(crate) fn holds_all_material(inner: &Inner, record: &KeyRecord) -> Result<bool, KmsError> {
+    let held: BTreeSet<u32> = inner
+        .store
+        .materials(&record.id)?
+        .iter()
+        .map(|row| row.version)
+        .collect();
+    if !record.is_external() {
+        return Ok(!held.is_empty());
+    }
+    Ok((1..=record.current_material).all(|version| held.contains(&version)))
+}
+
+/// DescribeKey's `ExpirationModel`: whether any material permanently associated with the
+/// key expires.
 pub(crate) fn expiration_model(record: &KeyRecord) -> Option<ExpirationModelType> {
     if !record.is_external() || record.material_fingerprint.is_none() {
         return None;
     }
-    Some(if record.valid_to.is_some() {
-        ExpirationModelType::KeyMaterialExpires
-    } else {
-        ExpirationModelType::KeyMaterialDoesNotExpire
-    })
+    Some(model_of(record.permanent_valid_to()))
+}
+
+/// DescribeKey's `ValidTo`: the earliest expiry of material permanently associated with
+/// the key (AWS: "the earliest time at which any imported key material permanently
+/// associated with this KMS key expires").
+pub(crate) fn valid_to(record: &KeyRecord) -> Option<UnixMillis> {
+    if !record.is_external() {
+        return None;
+    }
+    record.permanent_valid_to()
+}
+
+/// The `ExpirationModel` of material with this `ValidTo`.
+pub(crate) fn model_of(valid_to: Option<UnixMillis>) -> ExpirationModelType {
+    match valid_to {
+        Some(_) => ExpirationModelType::KeyMaterialExpires,
+        None => ExpirationModelType::KeyMaterialDoesNotExpire,
+    }
 }

@@ -185,6 +185,7 @@ pub(crate) async fn managed_key_arn(
         rotations: Vec::new(),
         current_material: 1,
         valid_to: None,
+        material_valid_to: Default::default(),
         material_fingerprint: None,
         material_fingerprints: Default::default(),
         pending_material: None,

@@ -23,7 +23,8 @@ const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 const MAX_TAGS: usize = 50;
 
 pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
-    let pending = record.state == CoreKeyState::PendingDeletion;
+    // A key in PendingReplicaDeletion shows its window but has no deletion date yet.
+    let pending = record.is_pending_deletion();
     let algorithms = algorithms(record);
     KeyMetadata {
         aws_account_id: Some(record.account.clone()),
@@ -36,7 +37,7 @@ pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
         key_state: Some(wire_key_state(record.state)),
         deletion_date: record
             .deletion_date
-            .filter(|_| pending)
+            .filter(|_| record.state == CoreKeyState::PendingDeletion)
             .map(|d| d.as_epoch_seconds()),
         origin: OriginType::from_wire(&record.origin),
         key_manager: Some(wire_manager(record.manager)),
@@ -80,7 +81,7 @@ pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
         ))
         .filter(|_| record.key_spec == SYMMETRIC_DEFAULT),
         expiration_model: super::import::expiration_model(record),
-        valid_to: record.valid_to.map(|t| t.as_epoch_seconds()),
+        valid_to: super::import::valid_to(record).map(|t| t.as_epoch_seconds()),
         ..KeyMetadata::default()
     }
 }
@@ -200,7 +201,7 @@ pub(super) async fn create_key(
         ));
     }
     let multi_region = r.multi_region == Some(true);
-    if multi_region && origin != "AWS_KMS" {
+    if multi_region && origin != "AWS_KMS" && origin != "EXTERNAL" {
         return Err(KmsError::UnsupportedOperation(format!(
             "Multi-Region keys of origin {origin} are not supported by this server yet."
         )));
@@ -284,6 +285,7 @@ pub(super) async fn create_key(
         rotations: Vec::new(),
         current_material: 1,
         valid_to: None,
+        material_valid_to: Default::default(),
         material_fingerprint: None,
         material_fingerprints: Default::default(),
         pending_material: None,
@@ -450,7 +452,9 @@ pub(super) async fn schedule_key_deletion(
         .await?;
     Ok(ScheduleKeyDeletionResponse {
         key_id: Some(record.arn()),
-        deletion_date: Some(when.as_epoch_seconds()),
+        // None for a multi-Region primary key with replicas: AWS answers KeyState
+        // PendingReplicaDeletion and the window, and no date until the replicas are gone.
+        deletion_date: when.map(|d| d.as_epoch_seconds()),
         key_state: Some(wire_key_state(record.state)),
         pending_window_in_days: record
             .pending_window_days
@@ -470,7 +474,7 @@ pub(super) async fn cancel_key_deletion(
             Naming::KeyOnly,
             Access::new("kms:CancelKeyDeletion"),
             |key, _, inner| {
-                let has_material = !inner.store.materials(&key.id)?.is_empty();
+                let has_material = super::import::holds_all_material(inner, key)?;
                 Ok((key.cancel_deletion(has_material)?, None))
             },
         )

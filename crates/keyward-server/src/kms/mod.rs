@@ -302,8 +302,9 @@ pub(crate) enum KeyWrite {
     Unchanged,
     /// The changed record, with one new material version or none.
     Update(Option<MaterialRow>),
-    /// The changed record, and none of its material (imported material deleted or expired).
-    DeleteMaterial,
+    /// The changed record, without these versions of its imported material (deleted or
+    /// expired); the other versions stay.
+    DeleteMaterial(Vec<u32>),
 }
 
 /// Read-modify-write of one stored key, retried when another writer got there first: every
@@ -318,11 +319,16 @@ pub(crate) fn write_key<T>(
         let Some(mut record) = inner.store.get_key(id)? else {
             return Ok(None);
         };
+        // A record stored with one `valid_to` for the whole key gets it per version before
+        // anything (a rotation) can change which version it meant.
+        record.adopt_legacy_valid_to();
         let (value, write) = change(&mut record)?;
         let written = match &write {
             KeyWrite::Unchanged => return Ok(Some((value, record))),
             KeyWrite::Update(material) => inner.store.update_key(&record, material.as_ref()),
-            KeyWrite::DeleteMaterial => inner.store.delete_key_material(&record),
+            KeyWrite::DeleteMaterial(versions) => {
+                inner.store.delete_key_material(&record, versions)
+            }
         };
         match written {
             Ok(revision) => {

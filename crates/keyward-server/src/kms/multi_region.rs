@@ -164,6 +164,7 @@ fn create_replica(
     let mr = primary.multi_region.clone().ok_or_else(gone)?;
     let now = inner.clock.now();
     let id = mrk_copy_id(&mr.public_id, &template.region);
+    let external = primary.is_external();
     let mut replica_regions = mr.replica_regions.clone();
     replica_regions.push(template.region.clone());
     let mut replica = KeyRecord {
@@ -172,7 +173,13 @@ fn create_replica(
         region: template.region.clone(),
         description: template.description,
         created: now,
-        state: KeyState::Enabled,
+        // A replica of a key with imported material gets none from its primary: as in
+        // AWS, the same material is imported into each copy.
+        state: if external {
+            KeyState::PendingImport
+        } else {
+            KeyState::Enabled
+        },
         deletion_date: None,
         pending_window_days: None,
         key_usage: primary.key_usage.clone(),
@@ -188,6 +195,7 @@ fn create_replica(
         rotations: Vec::new(),
         current_material: 1,
         valid_to: None,
+        material_valid_to: Default::default(),
         material_fingerprint: None,
         material_fingerprints: Default::default(),
         pending_material: None,
@@ -198,20 +206,30 @@ fn create_replica(
         }),
         revision: 0,
     };
-    let first = inner
-        .store
-        .materials(primary_id)?
-        .into_iter()
-        .min_by_key(|row| row.version)
-        .ok_or_else(|| KmsError::Internal(format!("key {primary_id} has no material")))?;
-    replica.current_material = first.version;
-    let material = inner
-        .root
-        .unwrap_material(&material_aad(&primary.arn(), first.version), &first.wrapped)?;
-    let row = wrap_material(inner, &replica, first.version, &material, first.created)?;
+    let row = if external {
+        None
+    } else {
+        let first = inner
+            .store
+            .materials(primary_id)?
+            .into_iter()
+            .min_by_key(|row| row.version)
+            .ok_or_else(|| KmsError::Internal(format!("key {primary_id} has no material")))?;
+        replica.current_material = first.version;
+        let material = inner
+            .root
+            .unwrap_material(&material_aad(&primary.arn(), first.version), &first.wrapped)?;
+        Some(wrap_material(
+            inner,
+            &replica,
+            first.version,
+            &material,
+            first.created,
+        )?)
+    };
     inner
         .store
-        .create_key(&replica, Some(&row))
+        .create_key(&replica, row.as_ref())
         .map_err(|e| match e {
             StoreError::AlreadyExists(_) => {
                 KmsError::AlreadyExists(format!("Replica key {} already exists", replica.arn()))
@@ -220,21 +238,53 @@ fn create_replica(
         })?;
     // List the new region on the primary, copying first whatever versions the primary has
     // by then: once the primary lists the region, every later rotation writes to it.
+    // A primary scheduled for deletion since ReplicateKey checked it takes no new replica
+    // (this write and ScheduleKeyDeletion's are ordered by the primary's revision), so a
+    // primary pending deletion never has one: the new copy is removed again.
     let listed = write_key(inner, primary_id, |current| {
-        sync_replica(inner, current, &id)?;
+        if let Err(pending) = current.check_not_pending_deletion() {
+            return Ok((Some(pending), KeyWrite::Unchanged));
+        }
+        if !external {
+            sync_replica(inner, current, &id)?;
+        }
         let info = current.multi_region.as_mut().ok_or_else(gone)?;
         if !info.replica_regions.contains(&template.region) {
             info.replica_regions.push(template.region.clone());
         }
-        Ok(((), KeyWrite::Update(None)))
-    })?
-    .and_then(|(_, record)| record.multi_region);
-    let info = listed.ok_or_else(gone)?;
+        Ok((None, KeyWrite::Update(None)))
+    })?;
+    if let Some((Some(pending), _)) = listed {
+        inner.store.delete_key(&id)?;
+        inner.keys.invalidate(&id);
+        return Err(pending);
+    }
+    let info = listed
+        .and_then(|(_, record)| record.multi_region)
+        .ok_or_else(gone)?;
     propagate(inner, &info)?;
     inner
         .store
         .get_key(&id)?
         .ok_or_else(|| KmsError::Internal(format!("replica {id} vanished")))
+}
+
+/// The fingerprint of the material imported into any other copy of the multi-Region key
+/// `record`, if one has had material: every copy must be given the same.
+pub(crate) fn sibling_fingerprint(
+    inner: &Inner,
+    record: &KeyRecord,
+) -> Result<Option<String>, KmsError> {
+    let Some(mr) = &record.multi_region else {
+        return Ok(None);
+    };
+    for region in mr.regions().filter(|region| *region != record.region) {
+        let sibling = inner.store.get_key(&mrk_copy_id(&mr.public_id, region))?;
+        if let Some(fingerprint) = sibling.and_then(|s| s.material_fingerprint) {
+            return Ok(Some(fingerprint));
+        }
+    }
+    Ok(None)
 }
 
 /// Read-modify-write of one copy, retried when another writer got there first. `change`
@@ -329,12 +379,13 @@ fn sync_replica(inner: &Inner, primary: &KeyRecord, replica_id: &Uuid) -> Result
     Err(too_many_writers(replica_id))
 }
 
-/// After a rotation of a primary key: writes the new version to every replica.
+/// After a rotation of a primary key: writes the new version to every replica. Imported
+/// material is never copied between copies: each imports its own.
 pub(crate) fn sync_replicas(inner: &Inner, primary: &KeyRecord) -> Result<(), KmsError> {
     let Some(mr) = &primary.multi_region else {
         return Ok(());
     };
-    if primary.is_replica() {
+    if primary.is_replica() || primary.is_external() {
         return Ok(());
     }
     for region in &mr.replica_regions {
@@ -343,7 +394,9 @@ pub(crate) fn sync_replicas(inner: &Inner, primary: &KeyRecord) -> Result<(), Km
     Ok(())
 }
 
-/// After a replica was deleted: every other copy stops listing it.
+/// After a replica was deleted: every other copy stops listing it. A primary key waiting
+/// in `PendingReplicaDeletion` whose last replica this was enters `PendingDeletion` in the
+/// same write, its window starting now.
 pub(crate) fn forget_copy(inner: &Inner, deleted: &KeyRecord) -> Result<(), KmsError> {
     let Some(mr) = &deleted.multi_region else {
         return Ok(());
@@ -351,17 +404,32 @@ pub(crate) fn forget_copy(inner: &Inner, deleted: &KeyRecord) -> Result<(), KmsE
     // The primary's configuration is the one that counts: it is updated first by every
     // change of the set of copies.
     let primary_id = mrk_copy_id(&mr.public_id, &mr.primary_region);
-    let Some(primary) = update_copy(inner, &primary_id, |record| {
+    let written = write_key(inner, &primary_id, |record| {
         let Some(info) = record.multi_region.as_mut() else {
-            return Ok(false);
+            return Ok((false, KeyWrite::Unchanged));
         };
         let before = info.replica_regions.len();
         info.replica_regions.retain(|r| r != &deleted.region);
-        Ok(info.replica_regions.len() != before)
-    })?
-    else {
+        let forgotten = info.replica_regions.len() != before;
+        // Checked even when the region was gone already: whatever last removed a replica,
+        // a primary with none left does not stay in PendingReplicaDeletion.
+        let started = record.replicas_deleted(inner.clock.now());
+        let write = if forgotten || started {
+            KeyWrite::Update(None)
+        } else {
+            KeyWrite::Unchanged
+        };
+        Ok((started, write))
+    })?;
+    let Some((started, primary)) = written else {
         return Ok(());
     };
+    if started {
+        tracing::info!(
+            key = %primary.arn(),
+            "last replica deleted: the multi-Region primary key's deletion window begins"
+        );
+    }
     match &primary.multi_region {
         Some(info) => propagate(inner, info),
         None => Ok(()),

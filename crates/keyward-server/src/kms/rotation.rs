@@ -101,8 +101,20 @@ pub(super) async fn rotate_key_on_demand(
             Access::new("kms:RotateKeyOnDemand"),
             |key, now, inner| {
                 let version = key.rotate(now, CoreRotationType::OnDemand)?;
-                // Imported material is in the store already, since its import.
+                // Imported material is in the store already, since its import, unless it
+                // was deleted or expired while pending rotation.
                 if key.is_external() {
+                    let held = inner
+                        .store
+                        .materials(&key.id)?
+                        .iter()
+                        .any(|row| row.version == version);
+                    if !held {
+                        return Err(KmsError::InvalidState(format!(
+                            "{} cannot rotate: its key material pending rotation is pending import.",
+                            key.arn()
+                        )));
+                    }
                     return Ok(((), None));
                 }
                 Ok(((), Some(new_material(inner, key, version, now)?)))
@@ -183,7 +195,6 @@ pub(super) async fn list_key_rotations(
     } else {
         None
     };
-    let expiration = super::import::expiration_model(record);
     Ok(ListKeyRotationsResponse {
         next_marker: if truncated {
             page.last().map(|(version, _)| version.to_string())
@@ -214,9 +225,12 @@ pub(super) async fn list_key_rotations(
                                 ImportState::PendingImport
                             }
                         }),
-                        expiration_model: expiration.filter(|_| imported == Some(true)),
+                        // Each version's own expiry, while it is imported.
+                        expiration_model: imported
+                            .filter(|held| *held)
+                            .map(|_| super::import::model_of(record.valid_to_of(*version))),
                         valid_to: record
-                            .valid_to
+                            .valid_to_of(*version)
                             .filter(|_| imported == Some(true))
                             .map(|t| t.as_epoch_seconds()),
                         ..RotationsListEntry::default()

@@ -9,6 +9,7 @@ pub(super) fn wire_key_state(state: CoreKeyState) -> KeyState {
         CoreKeyState::Disabled => KeyState::Disabled,
         CoreKeyState::PendingDeletion => KeyState::PendingDeletion,
         CoreKeyState::PendingImport => KeyState::PendingImport,
+        CoreKeyState::PendingReplicaDeletion => KeyState::PendingReplicaDeletion,
     }
 }
 
