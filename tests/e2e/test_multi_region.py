@@ -371,6 +371,7 @@ def _wait_until_gone(client, key_id, timeout=30.0):
         time.sleep(0.2)
 
 
+@pytest.mark.sqlite_file
 def test_deleting_the_last_replica_starts_the_primary_window(keyward, kms_for, expect_error):
     srv = keyward(name="pending_replica_deletion", env={"KEYWARD_JOB_INTERVAL_SECONDS": "1"})
 
@@ -453,6 +454,154 @@ def test_imported_material_in_every_copy(clients, expect_error):
     assert expect_error(import_material, clients[AP], key_id, os.urandom(32)) == "IncorrectKeyMaterialException"
     import_material(clients[AP], key_id, material)
     assert clients[AP].decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported, replicated"
-    # New material cannot be imported into a multi-Region key with imported material here.
-    assert expect_error(import_material, clients[PRIMARY], key_id, os.urandom(32),
+
+
+def _states(kms, key_id):
+    """KeyMaterialId → (KeyMaterialState, ImportState) of every version of a key's material."""
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    return {e["KeyMaterialId"]: (e["KeyMaterialState"], e["ImportState"]) for e in listed}
+
+
+def _external_mrk(clients, *regions):
+    """A multi-Region symmetric key with imported material, replicated into `regions`, the
+    same first material imported into every copy."""
+    import os
+
+    from test_import import import_material
+
+    key_id = make_mrk(clients, Origin="EXTERNAL")["KeyId"]
+    for region in regions:
+        clients[PRIMARY].replicate_key(KeyId=key_id, ReplicaRegion=region)
+    first_material = os.urandom(32)
+    first = import_material(clients[PRIMARY], key_id, first_material)["KeyMaterialId"]
+    for region in regions:
+        assert import_material(clients[region], key_id, first_material)["KeyMaterialId"] == first
+    return key_id, first, first_material
+
+
+def test_imported_material_rotates_on_demand_in_every_copy(clients, expect_error):
+    """As in AWS: new material goes into the primary (NEW_KEY_MATERIAL), then the same into
+    every replica (EXISTING_KEY_MATERIAL); until then it is
+    PENDING_MULTI_REGION_IMPORT_AND_ROTATION and the primary does not rotate. RotateKeyOnDemand
+    on the primary then rotates every copy."""
+    import os
+
+    from test_import import import_material
+
+    key_id, first, first_material = _external_mrk(clients, EU)
+    old = {r: clients[r].encrypt(KeyId=key_id, Plaintext=f"v1 {r}".encode())["CiphertextBlob"]
+           for r in (PRIMARY, EU)}
+    # No new material goes directly into a replica, nor into a copy with nothing pending.
+    assert expect_error(import_material, clients[EU], key_id, os.urandom(32),
                         ImportType="NEW_KEY_MATERIAL") == "UnsupportedOperationException"
+    assert expect_error(clients[PRIMARY].rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+
+    new_material = os.urandom(32)
+    second = import_material(clients[PRIMARY], key_id, new_material,
+                             ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    assert second != first
+    assert _states(clients[PRIMARY], key_id) == {
+        first: ("CURRENT", "IMPORTED"),
+        second: ("PENDING_MULTI_REGION_IMPORT_AND_ROTATION", "IMPORTED"),
+    }
+    assert _states(clients[EU], key_id) == {first: ("CURRENT", "IMPORTED")}
+    assert expect_error(clients[PRIMARY].rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+    # The replica takes the primary's new material, and only that.
+    assert expect_error(import_material, clients[EU], key_id, os.urandom(32),
+                        ImportType="EXISTING_KEY_MATERIAL") == "IncorrectKeyMaterialException"
+    assert expect_error(import_material, clients[EU], key_id, new_material,
+                        KeyMaterialId=first) == "IncorrectKeyMaterialException"
+    out = import_material(clients[EU], key_id, new_material, ImportType="EXISTING_KEY_MATERIAL",
+                          KeyMaterialId=second)
+    assert out == {**out, "KeyId": arn_of(key_id, EU), "KeyMaterialId": second}
+    assert _states(clients[EU], key_id) == {first: ("CURRENT", "IMPORTED"), second: ("PENDING_ROTATION", "IMPORTED")}
+    assert _states(clients[PRIMARY], key_id)[second] == ("PENDING_ROTATION", "IMPORTED")
+    # Importing it again changes nothing; the replica still does not rotate itself.
+    import_material(clients[EU], key_id, new_material)
+    assert expect_error(clients[EU].rotate_key_on_demand, KeyId=key_id) == "UnsupportedOperationException"
+
+    assert clients[PRIMARY].rotate_key_on_demand(KeyId=key_id)["KeyId"] == key_id
+    for region in (PRIMARY, EU):
+        meta = clients[region].describe_key(KeyId=key_id)["KeyMetadata"]
+        assert meta["KeyState"] == "Enabled" and meta["CurrentKeyMaterialId"] == second
+        assert _states(clients[region], key_id) == {first: ("NON_CURRENT", "IMPORTED"),
+                                                    second: ("CURRENT", "IMPORTED")}
+        rotations = clients[region].list_key_rotations(KeyId=key_id)["Rotations"]
+        assert [(r["KeyMaterialId"], r["RotationType"]) for r in rotations] == [(second, "ON_DEMAND")]
+    new = {r: clients[r].encrypt(KeyId=key_id, Plaintext=f"v2 {r}".encode())["CiphertextBlob"]
+           for r in (PRIMARY, EU)}
+    for made_in in (PRIMARY, EU):
+        for opened_in in (PRIMARY, EU):
+            assert clients[opened_in].decrypt(CiphertextBlob=old[made_in])["Plaintext"] == f"v1 {made_in}".encode()
+            out = clients[opened_in].decrypt(CiphertextBlob=new[made_in])
+            assert out["Plaintext"] == f"v2 {made_in}".encode() and out["KeyMaterialId"] == second
+    # Nothing is pending any more.
+    assert expect_error(clients[PRIMARY].rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+
+    # A replica made after the rotation needs every version imported before it is usable.
+    clients[PRIMARY].replicate_key(KeyId=key_id, ReplicaRegion=AP)
+    assert clients[AP].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    import_material(clients[AP], key_id, new_material)
+    assert clients[AP].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert expect_error(import_material, clients[AP], key_id, os.urandom(32)) == "IncorrectKeyMaterialException"
+    assert expect_error(clients[AP].decrypt, CiphertextBlob=new[EU]) == "KMSInvalidStateException"
+    assert _states(clients[AP], key_id) == {first: ("NON_CURRENT", "PENDING_IMPORT"),
+                                            second: ("CURRENT", "IMPORTED")}
+    assert [r["KeyMaterialId"] for r in clients[AP].list_key_rotations(KeyId=key_id)["Rotations"]] == [second]
+    assert import_material(clients[AP], key_id, first_material)["KeyMaterialId"] == first
+    assert clients[AP].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    for blob, plain in ((old[PRIMARY], b"v1 us-east-1"), (new[EU], b"v2 eu-west-1")):
+        assert clients[AP].decrypt(CiphertextBlob=blob)["Plaintext"] == plain
+    from_ap = clients[AP].encrypt(KeyId=key_id, Plaintext=b"v2 ap")["CiphertextBlob"]
+    assert clients[EU].decrypt(CiphertextBlob=from_ap)["KeyMaterialId"] == second
+
+
+def test_deleting_the_primarys_pending_material_deletes_the_replicas(clients, expect_error):
+    """AWS: deleting a primary key's material pending rotation deletes the replicas' too;
+    deleting a replica's leaves the other copies as they were."""
+    import os
+
+    from test_import import import_material
+
+    key_id, first, _ = _external_mrk(clients, EU, AP)
+    material = os.urandom(32)
+    second = import_material(clients[PRIMARY], key_id, material,
+                             ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    for region in (EU, AP):
+        import_material(clients[region], key_id, material)
+    assert _states(clients[PRIMARY], key_id)[second] == ("PENDING_ROTATION", "IMPORTED")
+
+    # A replica's deletion is its own: the primary waits for it again.
+    out = clients[AP].delete_imported_key_material(KeyId=key_id, KeyMaterialId=second)
+    assert out["KeyMaterialId"] == second
+    assert _states(clients[AP], key_id)[second] == ("PENDING_ROTATION", "PENDING_IMPORT")
+    assert _states(clients[EU], key_id)[second] == ("PENDING_ROTATION", "IMPORTED")
+    assert _states(clients[PRIMARY], key_id)[second] == ("PENDING_MULTI_REGION_IMPORT_AND_ROTATION", "IMPORTED")
+    assert clients[AP].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert expect_error(clients[PRIMARY].rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+    import_material(clients[AP], key_id, material)
+    assert _states(clients[PRIMARY], key_id)[second] == ("PENDING_ROTATION", "IMPORTED")
+
+    # The primary's deletion takes the replicas' with it.
+    assert clients[PRIMARY].delete_imported_key_material(KeyId=key_id, KeyMaterialId=second)["KeyMaterialId"] == second
+    assert _states(clients[PRIMARY], key_id) == {first: ("CURRENT", "IMPORTED"),
+                                                 second: ("PENDING_MULTI_REGION_IMPORT_AND_ROTATION", "PENDING_IMPORT")}
+    for region in (EU, AP):
+        assert _states(clients[region], key_id) == {first: ("CURRENT", "IMPORTED")}
+        assert clients[region].describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+        # The replica no longer knows that material.
+        assert expect_error(clients[region].delete_imported_key_material, KeyId=key_id,
+                            KeyMaterialId=second) == "NotFoundException"
+    assert expect_error(clients[PRIMARY].rotate_key_on_demand, KeyId=key_id) == "KMSInvalidStateException"
+
+    # Other material takes its place, and the replicas take that.
+    other = os.urandom(32)
+    assert import_material(clients[PRIMARY], key_id, other,
+                           ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"] == second
+    assert expect_error(import_material, clients[EU], key_id, material) == "IncorrectKeyMaterialException"
+    for region in (EU, AP):
+        import_material(clients[region], key_id, other)
+    clients[PRIMARY].rotate_key_on_demand(KeyId=key_id)
+    blob = clients[AP].encrypt(KeyId=key_id, Plaintext=b"other")["CiphertextBlob"]
+    for region in (PRIMARY, EU):
+        assert clients[region].decrypt(CiphertextBlob=blob)["Plaintext"] == b"other"

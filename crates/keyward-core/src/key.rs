@@ -377,11 +377,12 @@ impl KeyRecord {
     fn check_rotatable(&self, operation: &str) -> Result<(), KmsError> {
         self.check_not_replica(operation)?;
         // A symmetric key with imported material rotates on demand, into material imported
-        // beforehand with ImportType NEW_KEY_MATERIAL; it never rotates automatically.
+        // beforehand with ImportType NEW_KEY_MATERIAL; it never rotates automatically. A
+        // multi-Region one rotates on its primary (a replica was refused above), once each
+        // replica has imported the same material: the server checks that.
         if self.is_external()
             && operation == "RotateKeyOnDemand"
             && self.key_spec == "SYMMETRIC_DEFAULT"
-            && self.multi_region.is_none()
         {
             return match self.pending_material {
                 Some(_) => Ok(()),
@@ -791,6 +792,34 @@ mod tests {
         assert_eq!(old.valid_to, None);
         assert_eq!(old.valid_to_of(2), Some(UnixMillis(7_000)));
         assert_eq!(old.valid_to_of(1), Some(UnixMillis(4_000)));
+    }
+
+    #[test]
+    fn a_multi_region_key_with_imported_material_rotates_on_its_primary() {
+        let mut primary = multi_region_primary(&["eu-west-1"]);
+        primary.origin = "EXTERNAL".into();
+        primary.material_fingerprint = Some("one".into());
+        let now = UnixMillis(0);
+        assert!(matches!(
+            primary.rotate(now, RotationType::OnDemand),
+            Err(KmsError::InvalidState(_))
+        ));
+        primary.material_fingerprints.insert(2, "two".into());
+        primary.pending_material = Some(2);
+        let mut replica = primary.clone();
+        replica.region = "eu-west-1".into();
+        assert!(matches!(
+            replica.rotate(now, RotationType::OnDemand),
+            Err(KmsError::UnsupportedOperation(_))
+        ));
+        assert_eq!(primary.rotate(now, RotationType::OnDemand).unwrap(), 2);
+        assert_eq!(primary.current_material, 2);
+        assert_eq!(primary.pending_material, None);
+        // Never automatically.
+        assert!(matches!(
+            primary.enable_rotation(now, None),
+            Err(KmsError::UnsupportedOperation(_))
+        ));
     }
 
     #[test]

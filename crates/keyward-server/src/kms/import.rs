@@ -192,9 +192,12 @@ pub(super) async fn import_key_material(
     check_external(&key.record, "ImportKeyMaterial")?;
     key.record.check_not_pending_deletion()?;
     // AWS's default: new material for a key that never had any, else the same material.
+    // (A replica made after its primary rotated knows the later versions, not yet the
+    // first: it takes the same material.)
+    let has_had_material = key.record.material_versions().next().is_some();
     let new_material = match r.import_type {
         Some(kind) => kind == ImportType::NewKeyMaterial,
-        None => key.record.material_fingerprint.is_none(),
+        None => !has_had_material,
     };
     if r.key_material_id.is_some() {
         if key.record.key_spec != "SYMMETRIC_DEFAULT" {
@@ -209,14 +212,16 @@ pub(super) async fn import_key_material(
             ));
         }
     }
-    if new_material
-        && key.record.material_fingerprint.is_some()
-        && (key.record.key_spec != "SYMMETRIC_DEFAULT" || key.record.multi_region.is_some())
-    {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "{} cannot take new key material: only single-Region symmetric encryption keys rotate to imported key material.",
-            key.record.arn()
-        )));
+    if new_material && has_had_material {
+        if key.record.key_spec != "SYMMETRIC_DEFAULT" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} cannot take new key material: only symmetric encryption keys rotate to imported key material.",
+                key.record.arn()
+            )));
+        }
+        if key.record.is_replica() {
+            return Err(new_material_on_replica(&key.record));
+        }
     }
     let valid_to = expiry(&r, state.inner.clock.now())?;
     let spec = key.spec;
@@ -265,6 +270,18 @@ fn fingerprint_context(record: &KeyRecord) -> String {
     }
 }
 
+/// AWS: "You cannot directly import new key material into the replica Region keys."
+fn new_material_on_replica(record: &KeyRecord) -> KmsError {
+    let primary = record
+        .multi_region
+        .as_ref()
+        .map_or_else(|| record.arn(), |mr| record.arn_in(&mr.primary_region));
+    KmsError::UnsupportedOperation(format!(
+        "{} is a multi-Region replica key: import new key material into its primary key {primary} with ImportType NEW_KEY_MATERIAL, then the same key material into this key with ImportType EXISTING_KEY_MATERIAL.",
+        record.arn()
+    ))
+}
+
 /// One ImportKeyMaterial, its material unwrapped and checked against the key spec.
 struct Import<'a> {
     material: &'a [u8],
@@ -283,7 +300,10 @@ struct Import<'a> {
 ///   RotateKeyOnDemand makes it current (or takes the place of material pending rotation
 ///   that was deleted or expired: that was never permanently the key's);
 /// - material imported before (found by its fingerprint, and checked against
-///   `KeyMaterialId` when given) comes back as its version, if the store lacks it.
+///   `KeyMaterialId` when given) comes back as its version, if the store lacks it;
+/// - a multi-Region replica takes, as `EXISTING_KEY_MATERIAL`, the material its primary
+///   has pending rotation: it becomes the replica's version of that number, pending
+///   rotation too, until RotateKeyOnDemand on the primary makes it every copy's current.
 ///
 /// The import's `ValidTo` becomes that version's. A key pending import becomes usable
 /// once every version permanently associated with it is stored again.
@@ -304,9 +324,16 @@ fn store_imported(
             .iter()
             .map(|row| row.version)
             .collect();
-        let known = known_version(record, import.fingerprint);
-        let version = match (record.material_fingerprint.is_some(), import.new_material) {
-            (false, _) => {
+        let first = record.material_fingerprint.is_none();
+        let version = match known_version(record, import.fingerprint) {
+            Some(_) if import.new_material && !first => {
+                return Err(KmsError::IncorrectKeyMaterial(
+                    "This key material is already associated with this KMS key: import it with ImportType EXISTING_KEY_MATERIAL."
+                        .into(),
+                ))
+            }
+            Some(version) => version,
+            None if first => {
                 let sibling = super::multi_region::sibling_fingerprint(inner, record)?;
                 if sibling.is_some_and(|known| known != import.fingerprint) {
                     return Err(KmsError::IncorrectKeyMaterial(
@@ -315,23 +342,37 @@ fn store_imported(
                     ));
                 }
                 record.material_fingerprint = Some(import.fingerprint.to_owned());
-                record.current_material
+                1
             }
-            (true, true) => {
-                if known.is_some() {
-                    return Err(KmsError::IncorrectKeyMaterial(
-                        "This key material is already associated with this KMS key: import it with ImportType EXISTING_KEY_MATERIAL."
-                            .into(),
-                    ));
+            None if import.new_material => {
+                if record.is_replica() {
+                    return Err(new_material_on_replica(record));
                 }
                 new_version(record, &held, import.fingerprint)?
             }
-            (true, false) => known.ok_or_else(|| {
-                KmsError::IncorrectKeyMaterial(
-                    "The key material being imported is not the key material previously imported into this KMS key."
-                        .into(),
-                )
-            })?,
+            None => {
+                let pending =
+                    super::multi_region::primary_pending_version(inner, record, import.fingerprint)?
+                        .filter(|version| !record.is_permanent_material(*version));
+                let Some(version) = pending else {
+                    return Err(KmsError::IncorrectKeyMaterial(
+                        "The key material being imported is not the key material previously imported into this KMS key."
+                            .into(),
+                    ));
+                };
+                if held.contains(&version) {
+                    return Err(KmsError::InvalidState(format!(
+                        "{} holds other key material pending rotation as key material {}: delete it with DeleteImportedKeyMaterial first.",
+                        record.arn(),
+                        key_material_id(&record.public_uuid(), version)
+                    )));
+                }
+                record
+                    .material_fingerprints
+                    .insert(version, import.fingerprint.to_owned());
+                record.pending_material = Some(version);
+                version
+            }
         };
         if let Some(requested) = import.material_id {
             if key_material_id(&record.public_uuid(), version) != requested {
@@ -444,12 +485,19 @@ pub(super) async fn delete_imported_key_material(
                         ),
                     }));
                 }
+                let pending = !record.is_permanent_material(version);
                 forget_material(record, version);
-                Ok((version, KeyWrite::DeleteMaterial(vec![version])))
+                Ok(((version, pending), KeyWrite::DeleteMaterial(vec![version])))
             })?;
-            written.ok_or_else(|| {
+            let ((version, pending), record) = written.ok_or_else(|| {
                 KmsError::NotFound(format!("Key '{}' does not exist", key.record.arn()))
-            })
+            })?;
+            // As in AWS: deleting a primary key's material pending rotation deletes it
+            // from the replicas too; a replica's deletion leaves the other copies.
+            if pending && !record.is_replica() {
+                super::multi_region::forget_pending_in_replicas(inner, &record, version)?;
+            }
+            Ok((version, record))
         })
         .await?;
     state.inner.keys.invalidate(&id);

@@ -2,6 +2,13 @@
 //! in step — the material versions a rotation of the primary adds, and the configuration
 //! (primary and replica regions) every copy shows.
 //!
+//! Keys with imported material (origin `EXTERNAL`) get no material from another copy, as
+//! in AWS: each copy imports the same material itself. New material is imported into the
+//! primary (`NEW_KEY_MATERIAL`, pending rotation) and then into every replica
+//! (`EXISTING_KEY_MATERIAL`, [`primary_pending_version`]); `RotateKeyOnDemand` on the
+//! primary waits for all of them ([`replicas_lacking`]) and then makes every copy follow
+//! ([`follow_external`]).
+//!
 //! Each copy is an ordinary stored key under its own id, derived from the public `mrk-` id
 //! and its region ([`mrk_copy_id`]). The store has no transaction across keys, so writes
 //! that touch several copies are done copy by copy, each one an optimistic read-modify-write;
@@ -206,6 +213,17 @@ fn create_replica(
         }),
         revision: 0,
     };
+    if external {
+        // No material, but the versions a rotation made permanent: the replica is usable
+        // once it has imported every one of them, as its primary was.
+        replica.current_material = primary.current_material;
+        replica.rotations = primary.rotations.clone();
+        replica.material_fingerprints = primary
+            .material_fingerprints
+            .range(..=primary.current_material)
+            .map(|(version, fingerprint)| (*version, fingerprint.clone()))
+            .collect();
+    }
     let row = if external {
         None
     } else {
@@ -245,7 +263,9 @@ fn create_replica(
         if let Err(pending) = current.check_not_pending_deletion() {
             return Ok((Some(pending), KeyWrite::Unchanged));
         }
-        if !external {
+        if external {
+            follow_external(inner, current, &id)?;
+        } else {
             sync_replica(inner, current, &id)?;
         }
         let info = current.multi_region.as_mut().ok_or_else(gone)?;
@@ -285,6 +305,151 @@ pub(crate) fn sibling_fingerprint(
         }
     }
     Ok(None)
+}
+
+/// For a replica: the version of its primary's imported material pending rotation that
+/// has this fingerprint, if any. That is the material a replica takes with
+/// `EXISTING_KEY_MATERIAL` although it never had it: AWS imports new material into the
+/// primary, then the same into each replica.
+pub(crate) fn primary_pending_version(
+    inner: &Inner,
+    record: &KeyRecord,
+    fingerprint: &str,
+) -> Result<Option<u32>, KmsError> {
+    let Some(mr) = record.multi_region.as_ref().filter(|_| record.is_replica()) else {
+        return Ok(None);
+    };
+    let Some(primary) = inner
+        .store
+        .get_key(&mrk_copy_id(&mr.public_id, &mr.primary_region))?
+    else {
+        return Ok(None);
+    };
+    Ok(primary.pending_material.filter(|version| {
+        primary
+            .material_fingerprints
+            .get(version)
+            .map(String::as_str)
+            == Some(fingerprint)
+    }))
+}
+
+/// The regions of the replicas of the primary key `primary` that do not hold its imported
+/// material `version` (the same material: the fingerprints agree). While there is one,
+/// that version is `PENDING_MULTI_REGION_IMPORT_AND_ROTATION` and the primary does not
+/// rotate to it. A replica pending deletion is not waited for: it is made to follow the
+/// rotation like the others, and needs the material imported if its deletion is cancelled.
+pub(crate) fn replicas_lacking(
+    inner: &Inner,
+    primary: &KeyRecord,
+    version: u32,
+) -> Result<Vec<String>, KmsError> {
+    let Some(mr) = primary
+        .multi_region
+        .as_ref()
+        .filter(|_| !primary.is_replica())
+    else {
+        return Ok(Vec::new());
+    };
+    let fingerprint = primary.material_fingerprints.get(&version);
+    let mut lacking = Vec::new();
+    for region in &mr.replica_regions {
+        let id = mrk_copy_id(&mr.public_id, region);
+        let Some(replica) = inner.store.get_key(&id)? else {
+            continue;
+        };
+        if replica.is_pending_deletion() {
+            continue;
+        }
+        let same =
+            fingerprint.is_some() && replica.material_fingerprints.get(&version) == fingerprint;
+        let holds = same
+            && inner
+                .store
+                .materials(&id)?
+                .iter()
+                .any(|row| row.version == version);
+        if !holds {
+            lacking.push(region.clone());
+        }
+    }
+    Ok(lacking)
+}
+
+/// After DeleteImportedKeyMaterial of the primary key's material pending rotation: every
+/// replica forgets that version too (its material, fingerprint and expiry), as AWS deletes
+/// it from the replicas. The primary keeps its own record of it, as any key does of
+/// deleted material pending rotation.
+pub(crate) fn forget_pending_in_replicas(
+    inner: &Inner,
+    primary: &KeyRecord,
+    version: u32,
+) -> Result<(), KmsError> {
+    let Some(mr) = primary
+        .multi_region
+        .as_ref()
+        .filter(|_| !primary.is_replica())
+    else {
+        return Ok(());
+    };
+    for region in &mr.replica_regions {
+        write_key(inner, &mrk_copy_id(&mr.public_id, region), |replica| {
+            let knows = replica.material_fingerprints.contains_key(&version)
+                || replica.pending_material == Some(version);
+            if replica.is_permanent_material(version) || !knows {
+                return Ok(((), KeyWrite::Unchanged));
+            }
+            replica.material_fingerprints.remove(&version);
+            replica.set_valid_to(version, None);
+            if replica.pending_material == Some(version) {
+                replica.pending_material = None;
+            }
+            Ok(((), KeyWrite::DeleteMaterial(vec![version])))
+        })?;
+    }
+    Ok(())
+}
+
+/// Makes the replica `replica_id` of a primary key with imported material follow it: the
+/// primary's current version and rotation history, and the fingerprint of each version
+/// permanently associated with the key that the replica does not hold (so that it
+/// recognises that material on import). No material is copied: a replica that lacks a
+/// version that is now permanently the key's waits in `PendingImport` until it imports it.
+/// Idempotent.
+fn follow_external(inner: &Inner, primary: &KeyRecord, replica_id: &Uuid) -> Result<(), KmsError> {
+    update_copy(inner, replica_id, |replica| {
+        let before = replica.clone();
+        let held: BTreeSet<u32> = inner
+            .store
+            .materials(replica_id)?
+            .into_iter()
+            .map(|row| row.version)
+            .collect();
+        for (version, fingerprint) in primary
+            .material_fingerprints
+            .range(..=primary.current_material)
+        {
+            if !held.contains(version) {
+                replica
+                    .material_fingerprints
+                    .insert(*version, fingerprint.clone());
+            }
+        }
+        replica.current_material = replica.current_material.max(primary.current_material);
+        if replica
+            .pending_material
+            .is_some_and(|pending| replica.is_permanent_material(pending))
+        {
+            replica.pending_material = None;
+        }
+        replica.rotations = primary.rotations.clone();
+        let complete = (1..=replica.current_material).all(|version| held.contains(&version));
+        if !complete && !replica.is_pending_deletion() {
+            replica.state = KeyState::PendingImport;
+        }
+        Ok(*replica != before)
+    })?;
+    Ok(())
 }
 
 /// Read-modify-write of one copy, retried when another writer got there first. `change`
@@ -380,16 +545,22 @@ fn sync_replica(inner: &Inner, primary: &KeyRecord, replica_id: &Uuid) -> Result
 }
 
 /// After a rotation of a primary key: writes the new version to every replica. Imported
-/// material is never copied between copies: each imports its own.
+/// material is never copied between copies: each imported its own before the primary
+/// rotated, and the replicas only follow the primary's current version.
 pub(crate) fn sync_replicas(inner: &Inner, primary: &KeyRecord) -> Result<(), KmsError> {
     let Some(mr) = &primary.multi_region else {
         return Ok(());
     };
-    if primary.is_replica() || primary.is_external() {
+    if primary.is_replica() {
         return Ok(());
     }
     for region in &mr.replica_regions {
-        sync_replica(inner, primary, &mrk_copy_id(&mr.public_id, region))?;
+        let id = mrk_copy_id(&mr.public_id, region);
+        if primary.is_external() {
+            follow_external(inner, primary, &id)?;
+        } else {
+            sync_replica(inner, primary, &id)?;
+        }
     }
     Ok(())
 }

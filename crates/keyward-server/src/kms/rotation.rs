@@ -115,6 +115,17 @@ pub(super) async fn rotate_key_on_demand(
                             key.arn()
                         )));
                     }
+                    // A multi-Region key rotates once every replica has imported the same
+                    // material (AWS's PENDING_MULTI_REGION_IMPORT_AND_ROTATION until then).
+                    let lacking = super::multi_region::replicas_lacking(inner, key, version)?;
+                    if !lacking.is_empty() {
+                        return Err(KmsError::InvalidState(format!(
+                            "{} cannot rotate: its key material pending rotation ({}) is not yet imported into the replica keys in {}.",
+                            key.arn(),
+                            key_material_id(&key.public_uuid(), version),
+                            lacking.join(", ")
+                        )));
+                    }
                     return Ok(((), None));
                 }
                 Ok(((), Some(new_material(inner, key, version, now)?)))
@@ -177,23 +188,31 @@ pub(super) async fn list_key_rotations(
         .collect();
     let truncated = page.len() > limit;
     page.truncate(limit);
-    // Which versions of imported material the store holds (the others await reimport).
-    let stored: Option<BTreeSet<u32>> = if record.is_external() {
-        let id = record.id;
-        Some(
-            state
-                .blocking(move |inner| {
-                    Ok(inner
-                        .store
-                        .materials(&id)?
-                        .iter()
-                        .map(|row| row.version)
-                        .collect())
-                })
-                .await?,
-        )
+    // Which versions of imported material the store holds (the others await reimport),
+    // and, for a multi-Region primary key, whether its material pending rotation still
+    // waits for a replica to import it.
+    let (stored, awaits_replicas): (Option<BTreeSet<u32>>, bool) = if record.is_external() {
+        let primary = record.clone();
+        let (stored, awaits) = state
+            .blocking(move |inner| {
+                let stored: BTreeSet<u32> = inner
+                    .store
+                    .materials(&primary.id)?
+                    .iter()
+                    .map(|row| row.version)
+                    .collect();
+                let awaits = match primary.pending_material {
+                    Some(version) if primary.multi_region.is_some() && !primary.is_replica() => {
+                        !super::multi_region::replicas_lacking(inner, &primary, version)?.is_empty()
+                    }
+                    _ => false,
+                };
+                Ok((stored, awaits))
+            })
+            .await?;
+        (Some(stored), awaits)
     } else {
-        None
+        (None, false)
     };
     Ok(ListKeyRotationsResponse {
         next_marker: if truncated {
@@ -214,7 +233,11 @@ pub(super) async fn list_key_rotations(
                         key_material_state: Some(if *version == record.current_material {
                             KeyMaterialState::Current
                         } else if record.pending_material == Some(*version) {
-                            KeyMaterialState::PendingRotation
+                            if awaits_replicas {
+                                KeyMaterialState::PendingMultiRegionImportAndRotation
+                            } else {
+                                KeyMaterialState::PendingRotation
+                            }
                         } else {
                             KeyMaterialState::NonCurrent
                         }),
