@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the tests need and runs all of them:
 #   formatting, clippy, the Rust tests (cargo-nextest) and the end-to-end suite
-#   (tests/e2e: the real binary driven by the aws CLI and boto3 from .venv).
+#   (tests/e2e: the real binary driven by the aws CLI and boto3 from .venv), the store
+#   and end-to-end suites once on SQLite and once on PostgreSQL.
 #
 #   ./scripts/test.sh
 #
 # Works from any directory. Needs: a Rust toolchain (rustup), python3 with venv, and access
-# to crates.io and PyPI the first time. KEYWARD_BIN overrides the binary the e2e suite runs.
+# to crates.io, PyPI and Debian's packages the first time (PostgreSQL is installed with
+# apt-get when absent; a throwaway cluster runs on 127.0.0.1 for the duration).
+# KEYWARD_BIN overrides the binary the e2e suite runs.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +28,12 @@ else
     fi
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input -r tests/e2e/requirements.txt
+
+stage "PostgreSQL (a throwaway cluster on 127.0.0.1)"
+# shellcheck source=scripts/postgres.sh
+source scripts/postgres.sh
+pg_start
+export KEYWARD_REQUIRE_POSTGRES=1
 
 stage "Rust tools (rustfmt, clippy, cargo-nextest)"
 for component in rustfmt clippy; do
@@ -48,9 +57,14 @@ cargo build --workspace
 stage "cargo nextest run --workspace"
 cargo nextest run --workspace
 
-stage "end-to-end tests (pytest tests/e2e)"
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$ROOT/$target_dir" ;; esac
-KEYWARD_BIN="${KEYWARD_BIN:-$target_dir/debug/keyward}" .venv/bin/python -m pytest tests/e2e -q
+export KEYWARD_BIN="${KEYWARD_BIN:-$target_dir/debug/keyward}"
+
+stage "end-to-end tests on SQLite (pytest tests/e2e)"
+.venv/bin/python -m pytest tests/e2e -q
+
+stage "end-to-end tests on PostgreSQL (pytest tests/e2e)"
+KEYWARD_E2E_POSTGRES="$KEYWARD_TEST_POSTGRES" .venv/bin/python -m pytest tests/e2e -q
 
 stage "all tests passed"

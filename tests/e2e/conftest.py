@@ -6,6 +6,11 @@ in: the CLI and boto3 see only the credentials that the server under test genera
 config file of our own.
 
 Binary: $KEYWARD_BIN, else <repo>/target/debug/keyward.
+
+Storage: SQLite in each server's data directory, or, with KEYWARD_E2E_POSTGRES set to a
+PostgreSQL server URL without a database (postgres://user@host:port; scripts/test.sh runs
+the suite both ways), a fresh PostgreSQL database for each server. Tests that read or
+tamper with the SQLite file itself carry the `sqlite_file` mark and are skipped then.
 """
 
 from __future__ import annotations
@@ -50,6 +55,31 @@ LISTENING_RE = re.compile(r"listening on (?:https?://)?127\.0\.0\.1:(\d+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 CLI_ERROR_RE = re.compile(r"An error occurred \(([A-Za-z0-9_.:-]+)\)")
 KEY_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+# Read before the environment is cleaned below.
+E2E_POSTGRES = os.environ.get("KEYWARD_E2E_POSTGRES", "").rstrip("/")
+
+
+def fresh_postgres_database() -> str:
+    """A new, empty database on the E2E_POSTGRES server; its URL."""
+    name = f"keyward_e2e_{uuid.uuid4().hex}"
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{E2E_POSTGRES}/postgres", "-c", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True, timeout=60)
+    return f"{E2E_POSTGRES}/{name}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_file: reads or alters the SQLite database file directly")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not E2E_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="reads the SQLite file directly; this run stores in PostgreSQL")
+    for item in items:
+        if "sqlite_file" in item.keywords:
+            item.add_marker(skip)
+
 
 # Keep whatever AWS configuration this machine has out of the test process itself
 # (boto3 clients created here, including the bare `boto3.client('kms')` of the seed lab).
@@ -156,6 +186,9 @@ class KeywardServer:
         self.log_path = log_path
         self.extra_env = dict(env or {})
         self.extra_args = list(args)
+        # One database per server, kept across its restarts, like its data directory.
+        if E2E_POSTGRES and "KEYWARD_STORAGE" not in self.extra_env and "--storage" not in self.extra_args:
+            self.extra_env["KEYWARD_STORAGE"] = fresh_postgres_database()
         self.config_via_env = config_via_env
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None

@@ -730,6 +730,7 @@ def test_an_invalid_request_is_recorded(fresh_server):
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_file
 def test_no_plaintext_or_secret_in_events_database_export_or_logs(fresh_server, aws_for, sensitive, tmp_path):
     srv = fresh_server
     aws = aws_for(srv)

@@ -39,6 +39,10 @@ from test_audit import (
 
 POLL_TIMEOUT = 20.0  # seconds a polling loop may wait
 
+# Every test here reads or alters the SQLite file (the PostgreSQL chain is checked by the
+# store's conformance suite, several writers included).
+pytestmark = pytest.mark.sqlite_file
+
 
 def make_events(srv, sensitive, n_encrypts: int = 4) -> dict[str, Any]:
     """A handful of KMS and Secrets Manager events on `srv`."""

@@ -428,6 +428,7 @@ def test_deleting_material_pending_rotation_keeps_the_key_usable(kms, expect_err
     assert expect_error(import_material, kms, key_id, m2) == "IncorrectKeyMaterialException"
 
 
+@pytest.mark.sqlite_file
 def test_a_non_current_version_expires_alone(keyward, expect_error):
     """The background job expires each version at its own ValidTo. ValidTo is at least ten
     minutes ahead, so the test moves version 1's expiry into the past in the stopped

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use keyward_core::store::AccessKeyRow;
-use keyward_core::{Clock, Store, SystemClock};
+use keyward_core::{Clock, Store, StoreError, SystemClock};
 use keyward_crypto::RootKey;
-use keyward_store::SqliteStore;
+use keyward_store::{PostgresStore, SqliteStore};
 
 use crate::auth::secret_aad;
-use crate::config::{valid_access_key_id, Config};
+use crate::config::{valid_access_key_id, Config, Storage};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +190,31 @@ fn ensure_root_access_key(
     Ok(Some(path))
 }
 
+/// Opens the store `storage` names (SQLite's file lives in `data_dir`), bringing its
+/// schema up to date.
+pub fn open_store(storage: &Storage, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    tracing::info!(storage = %storage.describe(), "opening the store");
+    Ok(match storage {
+        Storage::Sqlite => Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?),
+        Storage::Postgres(url) => Arc::new(PostgresStore::connect(url)?),
+    })
+}
+
+/// Opens the store a server runs on: as [`open_store`], and on PostgreSQL it also claims
+/// the database for this node alone (several nodes need cross-node cache invalidation,
+/// which is not built yet).
+fn open_server_store(storage: &Storage, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match storage {
+        Storage::Sqlite => open_store(storage, data_dir)?,
+        Storage::Postgres(url) => {
+            tracing::info!(storage = %storage.describe(), "opening the store");
+            let store = PostgresStore::connect(url)?;
+            store.claim_single_node()?;
+            Arc::new(store)
+        }
+    })
+}
+
 /// Opens (or initializes) the data directory and builds the server state.
 pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
     let config = config.clone();
@@ -202,7 +227,7 @@ pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
 pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
     create_data_dir(&config.data_dir)?;
     let root = load_root_key(config)?;
-    let store = SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?;
+    let store = open_server_store(&config.storage, &config.data_dir)?;
     let check = root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)?;
     let stored_check = store.put_meta_if_absent(ROOT_CHECK, &check)?;
     if root.unwrap_material(ROOT_CHECK_AAD, &stored_check).is_err() {
@@ -220,12 +245,12 @@ pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, B
             config.account_id
         )));
     }
-    let credentials_file = ensure_root_access_key(config, &store, &root, clock.as_ref())?;
+    let credentials_file = ensure_root_access_key(config, store.as_ref(), &root, clock.as_ref())?;
     if let Some(path) = &credentials_file {
         tracing::info!(path = %path.display(), "created the account's root access key; credentials written");
     }
     let state = AppState::new(
-        Arc::new(store),
+        store,
         root,
         config.account_id.clone(),
         clock,

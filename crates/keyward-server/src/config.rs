@@ -20,6 +20,61 @@ pub struct Config {
     pub job_interval: Duration,
     /// Days to keep audit events; `None` keeps them forever.
     pub audit_retention_days: Option<u32>,
+    /// Where keys, secrets, identities and the audit trail are stored.
+    pub storage: Storage,
+}
+
+/// Where the server keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// `keyward.db` in the data directory: the embedded default, one node.
+    Sqlite,
+    /// A PostgreSQL database (`postgres://user:password@host:port/database`) that several
+    /// nodes share.
+    Postgres(String),
+}
+
+impl Storage {
+    /// `sqlite`, or a `postgres://` / `postgresql://` URL.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "sqlite" {
+            Ok(Self::Sqlite)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Self::Postgres(s.to_owned()))
+        } else {
+            Err("storage must be 'sqlite' or a postgres:// URL".into())
+        }
+    }
+
+    /// What logs may say about it: the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite => "SQLite in the data directory".into(),
+            Self::Postgres(url) => format!("PostgreSQL at {}", redact_password(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`; other text unchanged.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 #[derive(Clone)]
@@ -50,6 +105,7 @@ impl Config {
             root_key_file: None,
             job_interval: Duration::from_secs(10),
             audit_retention_days: None,
+            storage: Storage::Sqlite,
         }
     }
 }
@@ -57,4 +113,27 @@ impl Config {
 /// Validates an access key id as IAM shapes them: 16–128 word characters.
 pub fn valid_access_key_id(id: &str) -> bool {
     (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_parses_and_never_shows_a_password() {
+        assert_eq!(Storage::parse("sqlite").unwrap(), Storage::Sqlite);
+        assert!(Storage::parse("mysql://x").is_err());
+        assert!(Storage::parse("").is_err());
+        let pg = Storage::parse("postgres://keyward:hunter2@db.internal:5432/keyward").unwrap();
+        assert_eq!(
+            format!("{pg:?}"),
+            "PostgreSQL at postgres://keyward:***@db.internal:5432/keyward"
+        );
+        let no_password = Storage::parse("postgresql://keyward@127.0.0.1/k").unwrap();
+        assert_eq!(
+            no_password.describe(),
+            "PostgreSQL at postgresql://keyward@127.0.0.1/k"
+        );
+    }
 }

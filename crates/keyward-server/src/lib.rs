@@ -22,8 +22,8 @@ mod state;
 
 use std::future::Future;
 
-pub use bootstrap::{open, open_blocking, BootstrapError, Opened};
-pub use config::Config;
+pub use bootstrap::{open, open_blocking, open_store, BootstrapError, Opened};
+pub use config::{Config, Storage};
 pub use http::app;
 pub use keyward_core::AccountId;
 pub use state::AppState;

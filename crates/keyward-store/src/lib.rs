@@ -1,6 +1,14 @@
 //! Store backends. SQLite is the embedded default: one file in the data directory, WAL
-//! journal, `synchronous=FULL`, so every acknowledged write survives a crash.
+//! journal, `synchronous=FULL`, so every acknowledged write survives a crash. PostgreSQL
+//! serves several nodes from one database.
 
+mod postgres;
+mod postgres_audit;
+mod postgres_grants;
+mod postgres_iam;
+mod postgres_keys;
+mod postgres_schema;
+mod postgres_secrets;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_grants;
@@ -8,4 +16,5 @@ mod sqlite_iam;
 mod sqlite_schema;
 mod sqlite_secrets;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

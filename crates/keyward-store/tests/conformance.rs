@@ -18,7 +18,7 @@ use keyward_core::store::{
 };
 use keyward_core::{AccountId, Region, Store, StoreError, UnixMillis};
 use keyward_crypto::sha256;
-use keyward_store::SqliteStore;
+use keyward_store::{PostgresStore, SqliteStore};
 use uuid::Uuid;
 
 fn key(account: &str) -> KeyRecord {
@@ -1842,4 +1842,240 @@ fn sqlite_audit_trail_survives_reopen() {
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.audit_checkpoint().unwrap(), last);
     assert_eq!(reopened.audit_head().unwrap(), at(&appended[0]));
+}
+
+/// A fresh, empty database on the PostgreSQL server that `KEYWARD_TEST_POSTGRES` names
+/// (`postgres://user@host:port`, no database: scripts/test.sh starts one and sets it), and
+/// its URL. `None` when it is unset, so that `cargo nextest` works without PostgreSQL;
+/// the test command sets `KEYWARD_REQUIRE_POSTGRES=1`, and then an unset URL fails.
+fn fresh_postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("KEYWARD_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("KEYWARD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "KEYWARD_REQUIRE_POSTGRES=1 but KEYWARD_TEST_POSTGRES is unset"
+        );
+        eprintln!("KEYWARD_TEST_POSTGRES is unset: skipping the PostgreSQL backend");
+        return None;
+    };
+    let base = base.trim_end_matches('/');
+    let name = format!("keyward_test_{}", Uuid::new_v4().simple());
+    let mut admin =
+        postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+#[test]
+fn postgres_passes_the_suite() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    suite(&PostgresStore::connect(&url).unwrap());
+}
+
+#[test]
+fn postgres_data_survives_reconnect_and_migrations_run_once() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).unwrap();
+    let k = key("555555555555");
+    store.create_key(&k, Some(&material(k.id, 1))).unwrap();
+    let mut s = secret("555555555555", "us-east-1", "kept");
+    store.create_secret(&s, &[value(s.id, "v1")]).unwrap();
+    s.revision = 1;
+    drop(store);
+    let reopened = PostgresStore::connect(&url).unwrap();
+    assert_eq!(reopened.migrate().unwrap(), 0);
+    assert!(reopened.get_key(&k.id).unwrap().is_some());
+    assert_eq!(reopened.get_secret(&s.id).unwrap(), Some(s.clone()));
+    assert_eq!(
+        reopened.get_secret_value(&s.id, "v1").unwrap(),
+        Some(value(s.id, "v1"))
+    );
+}
+
+/// Several nodes starting at once on an empty database: the schema is created once and
+/// every node gets a working store.
+#[test]
+fn postgres_nodes_starting_at_once_migrate_once() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let stores: Vec<PostgresStore> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| PostgresStore::connect(&url).unwrap()))
+            .collect();
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for store in &stores {
+        assert_eq!(store.migrate().unwrap(), 0);
+    }
+    let k = key("666666666666");
+    stores[0].create_key(&k, None).unwrap();
+    assert!(stores[3].get_key(&k.id).unwrap().is_some());
+}
+
+/// Two nodes creating the same alias or secret name at once: exactly one succeeds, the
+/// other is told it exists.
+#[test]
+fn postgres_concurrent_creates_of_one_name_let_exactly_one_win() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let a = PostgresStore::connect(&url).unwrap();
+    let b = PostgresStore::connect(&url).unwrap();
+    let acct = "777777777777";
+    let k = key(acct);
+    a.create_key(&k, None).unwrap();
+    for round in 0..20 {
+        let name = format!("alias/race-{round}");
+        let alias = |store: &PostgresStore| {
+            store.create_alias(&AliasRecord {
+                account: acct.into(),
+                region: "us-east-1".into(),
+                name: name.clone(),
+                target: k.id,
+                created: UnixMillis(1),
+                updated: UnixMillis(1),
+            })
+        };
+        let secret_name = format!("race-{round}");
+        let create_secret = |store: &PostgresStore| {
+            let s = secret(acct, "us-east-1", &secret_name);
+            store.create_secret(&s, &[value(s.id, "v1")])
+        };
+        let (x, y, sx, sy) = std::thread::scope(|scope| {
+            let x = scope.spawn(|| alias(&a));
+            let y = scope.spawn(|| alias(&b));
+            let sx = scope.spawn(|| create_secret(&a));
+            let sy = scope.spawn(|| create_secret(&b));
+            (
+                x.join().unwrap(),
+                y.join().unwrap(),
+                sx.join().unwrap(),
+                sy.join().unwrap(),
+            )
+        });
+        for (first, second) in [
+            (x.map(|_| ()), y.map(|_| ())),
+            (sx.map(|_| ()), sy.map(|_| ())),
+        ] {
+            let won = [&first, &second].iter().filter(|r| r.is_ok()).count();
+            assert_eq!(won, 1, "round {round}: {first:?} {second:?}");
+            let lost = if first.is_err() { first } else { second };
+            assert!(
+                matches!(lost, Err(StoreError::AlreadyExists(_))),
+                "{lost:?}"
+            );
+        }
+    }
+}
+
+/// Several nodes appending to the one audit chain at once, each linking its batches after
+/// the head it reads and linking them again on `Conflict`, as the audit writer does: the
+/// chain ends up holding every event exactly once, and verifies.
+#[test]
+fn postgres_concurrent_audit_appends_make_one_chain() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let nodes = [
+        PostgresStore::connect(&url).unwrap(),
+        PostgresStore::connect(&url).unwrap(),
+    ];
+    let account = "880000000000";
+    let writers = 6;
+    let batches = 15;
+    let start = std::sync::Barrier::new(writers);
+    let written: Vec<(Vec<String>, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let (node, start) = (&nodes[w % nodes.len()], &start);
+                scope.spawn(move || {
+                    start.wait();
+                    let (mut ids, mut conflicts) = (Vec::new(), 0);
+                    for b in 0..batches {
+                        let own = format!("arn:key-{w}");
+                        let events: Vec<AuditEvent> = (0..1 + (w + b) % 3)
+                            .map(|i| {
+                                detailed_event(
+                                    account,
+                                    "us-east-1",
+                                    &format!("W{w}B{b}E{i}"),
+                                    1_000,
+                                    KMS,
+                                    i % 2 == 0,
+                                    Some("writer"),
+                                    None,
+                                    &[
+                                        (KEY_TYPE, &own),
+                                        (SECRET_TYPE, "arn:s"),
+                                        (KEY_TYPE, "arn:a"),
+                                    ],
+                                )
+                            })
+                            .collect();
+                        ids.extend(events.iter().map(|e| e.event_id.clone()));
+                        loop {
+                            let linked = chain(node.audit_head().unwrap(), events.clone());
+                            match node.append_audit(&linked) {
+                                Ok(()) => break,
+                                Err(StoreError::Conflict) => conflicts += 1,
+                                Err(err) => panic!("writer {w}, batch {b}: {err}"),
+                            }
+                        }
+                    }
+                    (ids, conflicts)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let conflicts: usize = written.iter().map(|(_, c)| c).sum();
+    let expected: std::collections::BTreeSet<String> =
+        written.into_iter().flat_map(|(ids, _)| ids).collect();
+    eprintln!("{} events, {conflicts} conflicts retried", expected.len());
+
+    for node in &nodes {
+        let stored = node.audit_range(0, usize::MAX).unwrap();
+        assert_eq!(node.audit_checkpoint().unwrap(), Checkpoint::GENESIS);
+        assert_eq!(
+            audit::verify(Checkpoint::GENESIS, &stored, sha256),
+            Ok(node.audit_head().unwrap())
+        );
+        assert_eq!(stored.len(), expected.len());
+        let ids: std::collections::BTreeSet<String> =
+            stored.iter().map(|e| e.event.event_id.clone()).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(seqs(&stored), (1..=stored.len() as u64).collect::<Vec<_>>());
+    }
+}
+
+/// A server node claims its database: a second claim fails while the first holds it, and
+/// succeeds once the first store is gone.
+#[test]
+fn postgres_one_server_node_per_database() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let first = PostgresStore::connect(&url).unwrap();
+    first.claim_single_node().unwrap();
+    first.claim_single_node().unwrap();
+    let second = PostgresStore::connect(&url).unwrap();
+    assert!(matches!(
+        second.claim_single_node(),
+        Err(StoreError::Backend(message)) if message.contains("another keyward server")
+    ));
+    drop(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while second.claim_single_node().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock outlived its store"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -1,27 +1,32 @@
 //! `keyward audit verify` and `keyward audit export`: read the audit trail straight from
-//! a data directory (the server may be running: SQLite's WAL lets readers in).
+//! the store (the server may be running: SQLite's WAL lets readers in, and PostgreSQL
+//! serves any number of readers).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use keyward_core::audit::{verify, Checkpoint};
 use keyward_core::{Store, UnixMillis};
-use keyward_store::SqliteStore;
+use keyward_server::Storage;
 
 const PAGE: usize = 1000;
 
-fn open(data_dir: &Path) -> Result<SqliteStore, String> {
-    let path = data_dir.join("keyward.db");
-    if !path.exists() {
-        return Err(format!("no Keyward database at {}", path.display()));
+fn open(storage: &Storage, data_dir: &Path) -> Result<Arc<dyn Store>, String> {
+    if *storage == Storage::Sqlite {
+        let path = data_dir.join("keyward.db");
+        if !path.exists() {
+            return Err(format!("no Keyward database at {}", path.display()));
+        }
     }
-    SqliteStore::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))
+    keyward_server::open_store(storage, data_dir)
+        .map_err(|e| format!("cannot open {}: {e}", storage.describe()))
 }
 
 /// Walks the whole chain from its checkpoint; exit status 1 at the first break.
-pub fn verify_chain(data_dir: &Path) -> ExitCode {
-    let store = match open(data_dir) {
+pub fn verify_chain(storage: &Storage, data_dir: &Path) -> ExitCode {
+    let store = match open(storage, data_dir) {
         Ok(store) => store,
         Err(message) => {
             eprintln!("error: {message}");
@@ -111,12 +116,13 @@ pub fn parse_time(text: &str) -> Result<UnixMillis, String> {
 
 /// Writes CloudTrail log files' form, `{"Records":[…]}` gzipped, for events in a range.
 pub fn export(
+    storage: &Storage,
     data_dir: &Path,
     start: Option<UnixMillis>,
     end: Option<UnixMillis>,
     output: &PathBuf,
 ) -> ExitCode {
-    match export_inner(data_dir, start, end, output) {
+    match export_inner(storage, data_dir, start, end, output) {
         Ok(count) => {
             eprintln!("exported {count} events");
             ExitCode::SUCCESS
@@ -129,12 +135,13 @@ pub fn export(
 }
 
 fn export_inner(
+    storage: &Storage,
     data_dir: &Path,
     start: Option<UnixMillis>,
     end: Option<UnixMillis>,
     output: &PathBuf,
 ) -> Result<u64, String> {
-    let store = open(data_dir)?;
+    let store = open(storage, data_dir)?;
     let sink: Box<dyn Write> = if output.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {

@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Run the server.
     Server(ServerArgs),
-    /// Check or export the audit trail of a data directory.
+    /// Check or export the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -36,11 +36,17 @@ enum AuditCommand {
     Verify {
         #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// `sqlite` (keyward.db in the data directory) or the PostgreSQL URL the server uses.
+        #[arg(long, env = "KEYWARD_STORAGE", default_value = "sqlite", value_parser = keyward_server::Storage::parse, hide_env_values = true)]
+        storage: keyward_server::Storage,
     },
     /// Write CloudTrail log file JSON (`{"Records":[…]}`, gzip) for a time range.
     Export {
         #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// `sqlite` (keyward.db in the data directory) or the PostgreSQL URL the server uses.
+        #[arg(long, env = "KEYWARD_STORAGE", default_value = "sqlite", value_parser = keyward_server::Storage::parse, hide_env_values = true)]
+        storage: keyward_server::Storage,
         /// Earliest event time (RFC 3339 or epoch seconds).
         #[arg(long, value_parser = audit_cmd::parse_time)]
         start: Option<keyward_core::UnixMillis>,
@@ -67,6 +73,11 @@ struct ServerArgs {
     /// Directory that holds the database, the generated root key and the credentials file.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Where data is stored: `sqlite` (the file keyward.db in the data directory) or a
+    /// PostgreSQL URL (postgres://user:password@host:port/database) that several nodes
+    /// share. With PostgreSQL, give every node the same --root-key-file.
+    #[arg(long, env = "KEYWARD_STORAGE", default_value = "sqlite", value_parser = keyward_server::Storage::parse, hide_env_values = true)]
+    storage: keyward_server::Storage,
     /// The 12-digit account id that owns this installation's resources.
     #[arg(long, env = "KEYWARD_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account)]
     account_id: keyward_server::AccountId,
@@ -167,6 +178,7 @@ async fn server(args: ServerArgs) -> ExitCode {
         root_key_file: args.root_key_file,
         job_interval: Duration::from_secs(args.job_interval_seconds),
         audit_retention_days: (args.audit_retention_days > 0).then_some(args.audit_retention_days),
+        storage: args.storage,
     };
     match keyward_server::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,12 +203,15 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
-        Command::Audit(AuditCommand::Verify { data_dir }) => audit_cmd::verify_chain(&data_dir),
+        Command::Audit(AuditCommand::Verify { data_dir, storage }) => {
+            audit_cmd::verify_chain(&storage, &data_dir)
+        }
         Command::Audit(AuditCommand::Export {
             data_dir,
+            storage,
             start,
             end,
             output,
-        }) => audit_cmd::export(&data_dir, start, end, &output),
+        }) => audit_cmd::export(&storage, &data_dir, start, end, &output),
     }
 }

@@ -1,0 +1,323 @@
+//! KMS keys in PostgreSQL: installation meta values in `meta`, each key as a JSON document
+//! in `keys` beside the columns it is listed and scheduled by, its wrapped material
+//! versions in `key_material`, and aliases in `aliases`. A port of the SQLite backend
+//! (`sqlite.rs`) with the same results and errors; the `Store` impl in `postgres.rs` calls
+//! these, each write one transaction.
+
+use keyward_core::alias::AliasRecord;
+use keyward_core::key::KeyRecord;
+use keyward_core::store::MaterialRow;
+use keyward_core::{StoreError, UnixMillis};
+use postgres::error::SqlState;
+use postgres::{Client, Transaction};
+use uuid::Uuid;
+
+use crate::postgres::{backend, is_unique_violation, parse_uuid, revision_of};
+
+pub(crate) fn is_foreign_key_violation(err: &postgres::Error) -> bool {
+    err.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+fn decode_key(doc: &str, revision: i64) -> Result<KeyRecord, StoreError> {
+    let mut key: KeyRecord =
+        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    key.revision = revision_of(revision)?;
+    Ok(key)
+}
+
+fn encode_key(key: &KeyRecord) -> Result<String, StoreError> {
+    serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The key's document and revision in a `SELECT doc, revision` row.
+fn key_of(row: &postgres::Row) -> Result<KeyRecord, StoreError> {
+    let doc: &str = row.try_get(0).map_err(backend)?;
+    decode_key(doc, row.try_get(1).map_err(backend)?)
+}
+
+fn insert_material(tx: &mut Transaction<'_>, row: &MaterialRow) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO key_material (key_id, version, wrapped, created) VALUES ($1, $2, $3, $4)",
+        &[
+            &row.key_id.to_string(),
+            &i64::from(row.version),
+            &row.wrapped,
+            &row.created.0,
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// Replaces the key's document if it is still at the record's revision (else `Conflict`).
+fn replace_key(tx: &mut Transaction<'_>, key: &KeyRecord) -> Result<(), StoreError> {
+    let doc = encode_key(key)?;
+    let revision = i64::try_from(key.revision).map_err(|_| StoreError::Conflict)?;
+    let changed = tx
+        .execute(
+            "UPDATE keys SET doc = $1, due_at = $2, revision = revision + 1 WHERE id = $3 AND revision = $4",
+            &[&doc, &key.next_due().map(|d| d.0), &key.id.to_string(), &revision],
+        )
+        .map_err(backend)?;
+    if changed != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+pub(crate) fn get_meta(conn: &mut Client, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.query_opt("SELECT value FROM meta WHERE name = $1", &[&name])
+        .map_err(backend)?
+        .map(|row| row.try_get(0).map_err(backend))
+        .transpose()
+}
+
+pub(crate) fn put_meta_if_absent(
+    conn: &mut Client,
+    name: &str,
+    value: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let mut tx = conn.transaction().map_err(backend)?;
+    tx.execute(
+        "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&name, &value],
+    )
+    .map_err(backend)?;
+    let stored: Vec<u8> = tx
+        .query_one("SELECT value FROM meta WHERE name = $1", &[&name])
+        .map_err(backend)?
+        .try_get(0)
+        .map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    Ok(stored)
+}
+
+pub(crate) fn create_key(
+    conn: &mut Client,
+    key: &KeyRecord,
+    material: Option<&MaterialRow>,
+) -> Result<u64, StoreError> {
+    let doc = encode_key(key)?;
+    let mut tx = conn.transaction().map_err(backend)?;
+    tx.execute(
+        "INSERT INTO keys (id, account, region, revision, due_at, doc) VALUES ($1, $2, $3, 1, $4, $5)",
+        &[&key.id.to_string(), &key.account, &key.region, &key.next_due().map(|d| d.0), &doc],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::AlreadyExists(format!("key {} exists", key.id))
+        } else {
+            backend(e)
+        }
+    })?;
+    if let Some(material) = material {
+        insert_material(&mut tx, material)?;
+    }
+    tx.commit().map_err(backend)?;
+    Ok(1)
+}
+
+pub(crate) fn get_key(conn: &mut Client, id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
+    conn.query_opt(
+        "SELECT doc, revision FROM keys WHERE id = $1",
+        &[&id.to_string()],
+    )
+    .map_err(backend)?
+    .as_ref()
+    .map(key_of)
+    .transpose()
+}
+
+pub(crate) fn update_key(
+    conn: &mut Client,
+    key: &KeyRecord,
+    new_material: Option<&MaterialRow>,
+) -> Result<u64, StoreError> {
+    let mut tx = conn.transaction().map_err(backend)?;
+    replace_key(&mut tx, key)?;
+    if let Some(row) = new_material {
+        insert_material(&mut tx, row)?;
+    }
+    tx.commit().map_err(backend)?;
+    Ok(key.revision + 1)
+}
+
+pub(crate) fn delete_key_material(
+    conn: &mut Client,
+    key: &KeyRecord,
+    versions: &[u32],
+) -> Result<u64, StoreError> {
+    let mut tx = conn.transaction().map_err(backend)?;
+    replace_key(&mut tx, key)?;
+    let versions: Vec<i64> = versions.iter().copied().map(i64::from).collect();
+    tx.execute(
+        "DELETE FROM key_material WHERE key_id = $1 AND version = ANY($2)",
+        &[&key.id.to_string(), &versions],
+    )
+    .map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    Ok(key.revision + 1)
+}
+
+pub(crate) fn delete_key(conn: &mut Client, id: &Uuid) -> Result<(), StoreError> {
+    let mut tx = conn.transaction().map_err(backend)?;
+    let id = id.to_string();
+    tx.execute("DELETE FROM aliases WHERE target = $1", &[&id])
+        .map_err(backend)?;
+    tx.execute("DELETE FROM grants WHERE key_id = $1", &[&id])
+        .map_err(backend)?;
+    tx.execute("DELETE FROM key_material WHERE key_id = $1", &[&id])
+        .map_err(backend)?;
+    tx.execute("DELETE FROM keys WHERE id = $1", &[&id])
+        .map_err(backend)?;
+    tx.commit().map_err(backend)
+}
+
+pub(crate) fn list_keys(
+    conn: &mut Client,
+    account: &str,
+    region: &str,
+    after: Option<&Uuid>,
+    limit: usize,
+) -> Result<Vec<KeyRecord>, StoreError> {
+    let after = after.map(Uuid::to_string).unwrap_or_default();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    conn.query(
+        "SELECT doc, revision FROM keys WHERE account = $1 AND region = $2 AND id > $3 ORDER BY id LIMIT $4",
+        &[&account, &region, &after, &limit],
+    )
+    .map_err(backend)?
+    .iter()
+    .map(key_of)
+    .collect()
+}
+
+pub(crate) fn keys_due(conn: &mut Client, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {
+    // SQLite breaks ties in due time by insertion (rowid) order; PostgreSQL has none, so
+    // ties go by id, to be deterministic.
+    conn.query(
+        "SELECT id FROM keys WHERE due_at <= $1 ORDER BY due_at, id",
+        &[&now.0],
+    )
+    .map_err(backend)?
+    .iter()
+    .map(|row| parse_uuid(row.try_get(0).map_err(backend)?))
+    .collect()
+}
+
+pub(crate) fn materials(conn: &mut Client, key_id: &Uuid) -> Result<Vec<MaterialRow>, StoreError> {
+    conn.query(
+        "SELECT version, wrapped, created FROM key_material WHERE key_id = $1 ORDER BY version",
+        &[&key_id.to_string()],
+    )
+    .map_err(backend)?
+    .iter()
+    .map(|row| {
+        let version: i64 = row.try_get(0).map_err(backend)?;
+        Ok(MaterialRow {
+            key_id: *key_id,
+            version: u32::try_from(version).map_err(|_| {
+                StoreError::Corrupt(format!("material version {version} of key {key_id}"))
+            })?,
+            wrapped: row.try_get(1).map_err(backend)?,
+            created: UnixMillis(row.try_get(2).map_err(backend)?),
+        })
+    })
+    .collect()
+}
+
+pub(crate) fn create_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO aliases (account, region, name, target, created, updated) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &alias.account,
+            &alias.region,
+            &alias.name,
+            &alias.target.to_string(),
+            &alias.created.0,
+            &alias.updated.0,
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::AlreadyExists(format!(
+                "An alias with the name {} already exists",
+                alias.arn()
+            ))
+        } else if is_foreign_key_violation(&e) {
+            StoreError::NotFound(format!("Key '{}' does not exist", alias.target))
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+pub(crate) fn update_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(), StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE aliases SET target = $1, updated = $2 WHERE account = $3 AND region = $4 AND name = $5",
+            &[
+                &alias.target.to_string(),
+                &alias.updated.0,
+                &alias.account,
+                &alias.region,
+                &alias.name,
+            ],
+        )
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!(
+            "Alias {} is not found.",
+            alias.arn()
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn delete_alias(
+    conn: &mut Client,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .execute(
+            "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3",
+            &[&account, &region, &name],
+        )
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!(
+            "Alias arn:aws:kms:{region}:{account}:{name} is not found."
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn all_aliases(conn: &mut Client) -> Result<Vec<AliasRecord>, StoreError> {
+    conn.query(
+        "SELECT account, region, name, target, created, updated FROM aliases ORDER BY account, region, name",
+        &[],
+    )
+    .map_err(backend)?
+    .iter()
+    .map(|row| {
+        let target: &str = row.try_get(3).map_err(backend)?;
+        Ok(AliasRecord {
+            account: row.try_get(0).map_err(backend)?,
+            region: row.try_get(1).map_err(backend)?,
+            name: row.try_get(2).map_err(backend)?,
+            target: parse_uuid(target)?,
+            created: UnixMillis(row.try_get(4).map_err(backend)?),
+            updated: UnixMillis(row.try_get(5).map_err(backend)?),
+        })
+    })
+    .collect()
+}

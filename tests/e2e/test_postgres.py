@@ -1,0 +1,95 @@
+"""PostgreSQL storage (`--storage postgres://…`), beyond what the whole suite shows when it
+runs on PostgreSQL (scripts/test.sh runs it so, with KEYWARD_E2E_POSTGRES set): data that
+outlives the server process, the audit commands reading the chain from the database, a
+second node refused while several nodes are not supported, and a URL that does not
+connect. Skipped in the SQLite run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import E2E_POSTGRES, fresh_postgres_database, keyward_bin, make_kms, make_secretsmanager, unique
+from test_audit import audit_export, keyward_cmd, lookup_all, make_cloudtrail
+
+pytestmark = pytest.mark.skipif(not E2E_POSTGRES, reason="needs KEYWARD_E2E_POSTGRES (scripts/test.sh sets it)")
+
+
+def with_password(url: str, password: str) -> str:
+    """The URL with a password (the test cluster trusts loopback, so any password works)."""
+    return re.sub(r"//([^@/:]+)@", rf"//\1:{password}@", url, count=1)
+
+
+def test_keys_secrets_and_audit_live_in_the_database(keyward, tmp_path, sensitive):
+    url = with_password(fresh_postgres_database(), "pw-not-for-logs")
+    srv = keyward(name="pg-own", env={"KEYWARD_STORAGE": url})
+    kms, sm = make_kms(srv), make_secretsmanager(srv)
+    key = kms.create_key(Description="in postgres")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/in-postgres", TargetKeyId=key)
+    blob = kms.encrypt(KeyId="alias/in-postgres", Plaintext=b"kept in postgres",
+                       EncryptionContext={"LambdaFunctionName": "loadtest"})["CiphertextBlob"]
+    value = unique("pg-secret")
+    sensitive.add(value, "secret value")
+    sm.create_secret(Name="pg/secret", SecretString=value)
+    assert srv.stop() == 0
+    # Nothing in the data directory but the root key and the credentials.
+    assert not (srv.data_dir / "keyward.db").exists()
+
+    srv.start()
+    kms, sm = make_kms(srv), make_secretsmanager(srv)
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={"LambdaFunctionName": "loadtest"})["Plaintext"] == b"kept in postgres"
+    assert sm.get_secret_value(SecretId="pg/secret")["SecretString"] == value
+    events = lookup_all(make_cloudtrail(srv))
+    assert {"CreateKey", "CreateAlias", "Encrypt", "CreateSecret", "Decrypt"} <= {e["EventName"] for e in events}
+
+    # The audit commands read the chain from the same database, while the server runs.
+    done = keyward_cmd("audit", "verify", "--data-dir", str(srv.data_dir), "--storage", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    count = int(re.search(r"(\d+) events?", done.stdout + done.stderr).group(1))
+    assert count >= len(events)
+    exported = audit_export(srv.data_dir, tmp_path / "trail.json.gz", "--storage", url)
+    assert {e["EventId"] for e in events} <= {r["eventID"] for r in exported["Records"]}
+    # The password in the URL is never printed.
+    assert "pw-not-for-logs" not in srv.log_text()
+    assert "keyward:***@" in srv.log_text()
+
+
+def test_a_second_node_on_the_same_database_is_refused(keyward, tmp_path):
+    url = fresh_postgres_database()
+    first = keyward(name="pg-first", env={"KEYWARD_STORAGE": url})
+    key_file = tmp_path / "root.key"
+    key_file.write_text((first.data_dir / "root.key").read_text())
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    done = subprocess.run(
+        [str(keyward_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(second_dir),
+         "--storage", url, "--root-key-file", str(key_file)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    assert done.returncode != 0
+    assert "another keyward server is already using this PostgreSQL database" in done.stderr
+    # The first node is untouched.
+    assert make_kms(first).list_keys()["Keys"] is not None
+
+
+def test_a_wrong_root_key_or_url_is_refused_at_start(keyward, tmp_path):
+    url = fresh_postgres_database()
+    first = keyward(name="pg-root", env={"KEYWARD_STORAGE": url})
+    assert first.stop() == 0
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    # Another data directory generates another root key, which does not open this data.
+    done = subprocess.run(
+        [str(keyward_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(other_dir), "--storage", url],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    assert done.returncode != 0 and "wrong root key" in done.stderr, done.stderr
+    bad = with_password(E2E_POSTGRES, "not-the-password") + "/no_such_database"
+    done = subprocess.run(
+        [str(keyward_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(other_dir), "--storage", bad],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    assert done.returncode != 0
+    assert "not-the-password" not in done.stderr and "***" in done.stderr, done.stderr
