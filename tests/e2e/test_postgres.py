@@ -2,7 +2,7 @@
 runs on PostgreSQL (scripts/test.sh runs it so, with KEYWARD_E2E_POSTGRES set): data that
 outlives the server process, the audit commands reading the chain from the database, a
 second node refused while several nodes are not supported, and a URL that does not
-connect. Skipped in the SQLite run."""
+connect, and `keyward migrate`. Skipped in the SQLite run."""
 
 from __future__ import annotations
 
@@ -93,3 +93,14 @@ def test_a_wrong_root_key_or_url_is_refused_at_start(keyward, tmp_path):
         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
     assert done.returncode != 0
     assert "not-the-password" not in done.stderr and "***" in done.stderr, done.stderr
+
+
+def test_migrate_then_start_on_a_new_database(keyward, tmp_path):
+    url = fresh_postgres_database()
+    for _ in range(2):  # idempotent
+        done = subprocess.run([str(keyward_bin()), "migrate", "--storage", url, "--data-dir", str(tmp_path / "d")],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+        assert done.returncode == 0 and "schema up to date" in done.stderr, done.stderr
+    srv = keyward(name="pg-migrated", env={"KEYWARD_STORAGE": url})
+    assert make_kms(srv).create_key()["KeyMetadata"]["KeyState"] == "Enabled"

@@ -120,3 +120,19 @@ def test_bad_account_id_is_refused(tmp_path, keyward_binary):
     )
     assert out.returncode != 0
     assert "account" in (out.stderr + out.stdout).lower()
+
+
+def test_migrate_prepares_a_data_directory_and_is_idempotent(tmp_path, keyward_binary):
+    data = tmp_path / "migrated"
+    run = lambda *extra: subprocess.run(  # noqa: E731
+        [str(keyward_binary), "migrate", "--data-dir", str(data), "--storage", "sqlite", *extra],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert "schema up to date" in first.stderr
+    assert (data / "keyward.db").is_file()
+    assert run().returncode == 0
+    bad = subprocess.run([str(keyward_binary), "migrate", "--storage", "mysql://nope"],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert bad.returncode != 0 and "storage must be" in bad.stderr

@@ -28,6 +28,15 @@ enum Command {
     /// Check or export the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create or bring up to date the store's schema, then exit (the server also does this
+    /// on start; several processes may do it at once).
+    Migrate {
+        #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// `sqlite` (keyward.db in the data directory) or a PostgreSQL URL.
+        #[arg(long, env = "KEYWARD_STORAGE", default_value = "sqlite", value_parser = keyward_server::Storage::parse, hide_env_values = true)]
+        storage: keyward_server::Storage,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +166,25 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
+fn migrate(storage: &keyward_server::Storage, data_dir: &std::path::Path) -> ExitCode {
+    if *storage == keyward_server::Storage::Sqlite {
+        if let Err(err) = std::fs::create_dir_all(data_dir) {
+            eprintln!("error: cannot create {}: {err}", data_dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    match keyward_server::open_store(storage, data_dir) {
+        Ok(_) => {
+            eprintln!("{}: schema up to date", storage.describe());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: cannot migrate {}: {err}", storage.describe());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn server(args: ServerArgs) -> ExitCode {
     init_logging(args.log_format);
     let root_access_key = match (args.root_access_key_id, args.root_secret_access_key) {
@@ -203,6 +231,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
+        Command::Migrate { data_dir, storage } => migrate(&storage, &data_dir),
         Command::Audit(AuditCommand::Verify { data_dir, storage }) => {
             audit_cmd::verify_chain(&storage, &data_dir)
         }
