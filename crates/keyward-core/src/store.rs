@@ -146,7 +146,60 @@ pub enum AuditAttribute {
     AccessKeyId,
 }
 
+/// One committed change, as a [`ChangeFeed`] reports it: enough for a cache to drop (or
+/// reload) the entries it makes stale.
+///
+/// A deleted key is announced as `Key(id)`, and each alias deleted with it as its own
+/// `Alias`; its grants and material are covered by `Key`. A user renamed or deleted is
+/// announced under every name it had, and every access key it took along (renamed with it
+/// or deleted with it) as its own `AccessKey`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// A key's record, its material or its grants (created, changed or deleted).
+    Key(Uuid),
+    /// An alias (created, pointed at another key, or deleted), by its name as stored.
+    Alias {
+        account: String,
+        region: String,
+        name: String,
+    },
+    /// An access key (created, activated or deactivated, moved with its user, deleted).
+    AccessKey(String),
+    /// An IAM user. The name is folded to lower case (ASCII only, as the store compares
+    /// IAM names; IAM allows only ASCII in them), so a cache keyed by the lowercase name
+    /// can use it as it is.
+    User { account: String, name: String },
+    /// An IAM role; the name as for `User`.
+    Role { account: String, name: String },
+    /// A secret's record or the values of its versions (created, changed or deleted).
+    Secret(Uuid),
+    /// Something changed that the feed cannot name (a payload it could not read): the
+    /// reader must treat every cache as stale.
+    Unknown,
+}
+
+/// The changes committed to a shared store by any process, in commit order, as they
+/// commit.
+/// A reader must open its feed before it fills its caches (a change committed before the
+/// feed was open is not reported), and read it steadily.
+pub trait ChangeFeed: Send {
+    /// Blocks up to `timeout` and returns the changes that arrived (empty on timeout).
+    /// The same change may be reported more than once, and a process's own writes are
+    /// reported too. An `Err` means the feed is broken (its connection is lost) and
+    /// changes may have been missed: the reader must treat every cache as stale and open
+    /// a new feed (before reloading anything).
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<Vec<Change>, StoreError>;
+}
+
 pub trait Store: Send + Sync + 'static {
+    /// A feed of the changes committed to this store, for a backend that several
+    /// processes share (PostgreSQL); `None` for a backend that only one process
+    /// uses (SQLite), whose caches its own writes keep current. Each call opens a new
+    /// feed.
+    fn changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
+        Ok(None)
+    }
+
     /// Installation-wide values (the root key check, the schema's owner, …).
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores `value` unless `name` is set; returns the value that is stored afterwards.

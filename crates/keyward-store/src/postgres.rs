@@ -7,8 +7,15 @@
 //! The `Store` trait is synchronous (the server calls it on its blocking pool), so this
 //! backend uses the synchronous `postgres` client with an r2d2 connection pool. Each
 //! method borrows one pooled connection for its transaction.
+//!
+//! Every write that changes what a node caches (a key, its material or grants, an alias,
+//! an access key, a user, a role, a secret) announces it with `pg_notify` on
+//! [`CHANGES_CHANNEL`] inside its own transaction, so the notification goes out exactly
+//! when the change commits and never for one rolled back. [`PostgresStore::changes`]
+//! listens on a connection of its own and reads them back as [`Change`]s. The payload is
+//! a JSON array of strings, a tag and then the change's fields (see [`payload`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{ChainedEvent, Checkpoint};
@@ -17,11 +24,14 @@ use keyward_core::iam::{RoleRecord, UserRecord};
 use keyward_core::key::KeyRecord;
 use keyward_core::secret::SecretRecord;
 use keyward_core::store::{
-    AccessKeyRow, AuditQuery, MaterialRow, SecretCursor, SecretOrder, SecretValueRow,
+    AccessKeyRow, AuditQuery, Change, ChangeFeed, MaterialRow, SecretCursor, SecretOrder,
+    SecretValueRow,
 };
 use keyward_core::{Store, StoreError, UnixMillis};
 use postgres::error::SqlState;
-use postgres::NoTls;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::Type;
+use postgres::{NoTls, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use uuid::Uuid;
@@ -54,6 +64,204 @@ pub(crate) fn is_unique_violation(err: &postgres::Error) -> bool {
 /// A row's `BIGINT` revision as the record's `u64`.
 pub(crate) fn revision_of(revision: i64) -> Result<u64, StoreError> {
     u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))
+}
+
+/// The channel every change is announced on.
+pub(crate) const CHANGES_CHANNEL: &str = "keyward_changes";
+
+/// PostgreSQL refuses a payload of this many bytes or more (in its default build).
+const PAYLOAD_LIMIT: usize = 8000;
+
+/// The payload of [`Change::Unknown`], sent instead of one that would be too long.
+const UNKNOWN_PAYLOAD: &str = r#"["*"]"#;
+
+/// How long a feed goes without hearing from its connection before it checks that the
+/// connection still works (a connection can die silently, and then no notification ever
+/// arrives), and how long that check may take.
+const FEED_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+const FEED_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The notification payload of `change`: a JSON array of strings, its tag first, so that
+/// no name (alias names hold `/`) can be read as another:
+///
+/// | change | payload |
+/// |---|---|
+/// | `Key(id)` | `["k","<uuid>"]` |
+/// | `Alias { account, region, name }` | `["a","<account>","<region>","<name>"]` |
+/// | `AccessKey(id)` | `["ak","<access key id>"]` |
+/// | `User { account, name }` | `["u","<account>","<name in ASCII lower case>"]` |
+/// | `Role { account, name }` | `["r","<account>","<name in ASCII lower case>"]` |
+/// | `Secret(id)` | `["s","<uuid>"]` |
+/// | `Unknown` | `["*"]` |
+///
+/// A payload that would reach PostgreSQL's limit (8000 bytes; no valid name comes near)
+/// is sent as `["*"]` instead, which tells readers to drop everything.
+pub(crate) fn payload(change: &Change) -> String {
+    let (id, folded);
+    let parts: Vec<&str> = match change {
+        Change::Key(key) => {
+            id = key.to_string();
+            vec!["k", &id]
+        }
+        Change::Alias {
+            account,
+            region,
+            name,
+        } => vec!["a", account, region, name],
+        Change::AccessKey(access_key_id) => vec!["ak", access_key_id],
+        Change::User { account, name } => {
+            folded = name.to_ascii_lowercase();
+            vec!["u", account, &folded]
+        }
+        Change::Role { account, name } => {
+            folded = name.to_ascii_lowercase();
+            vec!["r", account, &folded]
+        }
+        Change::Secret(secret) => {
+            id = secret.to_string();
+            vec!["s", &id]
+        }
+        Change::Unknown => return UNKNOWN_PAYLOAD.to_owned(),
+    };
+    match serde_json::to_string(&parts) {
+        Ok(text) if text.len() < PAYLOAD_LIMIT => text,
+        _ => UNKNOWN_PAYLOAD.to_owned(),
+    }
+}
+
+/// The change a payload announces; `Unknown` for one this version cannot read.
+pub(crate) fn parse_payload(payload: &str) -> Change {
+    let Ok(parts) = serde_json::from_str::<Vec<String>>(payload) else {
+        return Change::Unknown;
+    };
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let owned = |s: &str| s.to_owned();
+    match parts.as_slice() {
+        ["k", id] => Uuid::parse_str(id).map_or(Change::Unknown, Change::Key),
+        ["a", account, region, name] => Change::Alias {
+            account: owned(account),
+            region: owned(region),
+            name: owned(name),
+        },
+        ["ak", id] => Change::AccessKey(owned(id)),
+        ["u", account, name] => Change::User {
+            account: owned(account),
+            name: name.to_ascii_lowercase(),
+        },
+        ["r", account, name] => Change::Role {
+            account: owned(account),
+            name: name.to_ascii_lowercase(),
+        },
+        ["s", id] => Uuid::parse_str(id).map_or(Change::Unknown, Change::Secret),
+        _ => Change::Unknown,
+    }
+}
+
+/// Announces `changes` on [`CHANGES_CHANNEL`] as part of `tx`: listeners hear of them when
+/// (and only if) it commits. One round trip, however many there are. Call it last, after
+/// every check of the write has passed.
+pub(crate) fn notify(tx: &mut Transaction<'_>, changes: &[Change]) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut payloads: Vec<String> = changes.iter().map(payload).collect();
+    payloads.dedup();
+    tx.execute_typed(
+        "SELECT pg_notify($1, p) FROM unnest($2) AS p",
+        &[
+            (&CHANGES_CHANNEL, Type::TEXT),
+            (&payloads, Type::TEXT_ARRAY),
+        ],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// A [`ChangeFeed`] on a connection of its own that listens on [`CHANGES_CHANNEL`]. A
+/// connection can die without a word (a peer gone from the network), and then no
+/// notification ever arrives: after [`FEED_CHECK_INTERVAL`] without one, `wait` checks the
+/// connection with an empty query, which may hold it up to [`FEED_CHECK_TIMEOUT`] longer
+/// before it reports the feed broken.
+struct PostgresFeed {
+    client: postgres::Client,
+    /// When the connection last proved alive (a notification, or a check).
+    last_heard: Instant,
+    /// Set once the connection has failed: it is not polled again.
+    broken: bool,
+}
+
+impl std::fmt::Debug for PostgresFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresFeed").finish_non_exhaustive()
+    }
+}
+
+fn feed_broken(err: postgres::Error) -> StoreError {
+    StoreError::Backend(format!("change feed connection lost: {err}"))
+}
+
+impl PostgresFeed {
+    /// Moves the notifications already received (or waiting unread on the socket, without
+    /// blocking) into `out`.
+    fn drain(&mut self, out: &mut Vec<Change>) -> Result<(), StoreError> {
+        let mut notifications = self.client.notifications();
+        let mut pending = notifications.iter();
+        while let Some(notification) = pending.next().map_err(feed_broken)? {
+            if notification.channel() == CHANGES_CHANNEL {
+                out.push(parse_payload(notification.payload()));
+            }
+        }
+        Ok(())
+    }
+
+    fn closed(&self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            return Err(StoreError::Backend("change feed connection closed".into()));
+        }
+        Ok(())
+    }
+
+    /// [`ChangeFeed::wait`] on a connection not known to be broken.
+    fn wait_inner(&mut self, timeout: Duration) -> Result<Vec<Change>, StoreError> {
+        let mut changes = Vec::new();
+        let first = self
+            .client
+            .notifications()
+            .timeout_iter(timeout)
+            .next()
+            .map_err(feed_broken)?;
+        if let Some(notification) = first {
+            if notification.channel() == CHANGES_CHANNEL {
+                changes.push(parse_payload(notification.payload()));
+            }
+        }
+        // `None` is a timeout or a closed connection: tell them apart.
+        self.closed()?;
+        self.drain(&mut changes)?;
+        self.closed()?;
+        if !changes.is_empty() {
+            self.last_heard = Instant::now();
+        } else if self.last_heard.elapsed() >= FEED_CHECK_INTERVAL {
+            self.client
+                .is_valid(FEED_CHECK_TIMEOUT)
+                .map_err(feed_broken)?;
+            self.last_heard = Instant::now();
+            // Anything that arrived during the check.
+            self.drain(&mut changes)?;
+        }
+        Ok(changes)
+    }
+}
+
+impl ChangeFeed for PostgresFeed {
+    fn wait(&mut self, timeout: Duration) -> Result<Vec<Change>, StoreError> {
+        if self.broken {
+            return Err(StoreError::Backend("change feed connection lost".into()));
+        }
+        let result = self.wait_inner(timeout);
+        self.broken = result.is_err();
+        result
+    }
 }
 
 pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
@@ -154,6 +362,22 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// A new feed of the changes committed to this database by any node (this one
+    /// included), on a connection of its own; see [`Store::changes`].
+    fn open_feed(&self) -> Result<PostgresFeed, StoreError> {
+        let mut client = self.config.connect(NoTls).map_err(|e| {
+            StoreError::Backend(format!("cannot connect to PostgreSQL for changes: {e}"))
+        })?;
+        client
+            .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+            .map_err(backend)?;
+        Ok(PostgresFeed {
+            client,
+            last_heard: Instant::now(),
+            broken: false,
+        })
+    }
+
     pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool
             .get()
@@ -162,6 +386,10 @@ impl PostgresStore {
 }
 
 impl Store for PostgresStore {
+    fn changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
+        Ok(Some(Box::new(self.open_feed()?)))
+    }
+
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         postgres_keys::get_meta(&mut *self.conn()?, name)
     }
@@ -407,5 +635,87 @@ impl Store for PostgresStore {
 
     fn audit_checkpoint(&self) -> Result<Checkpoint, StoreError> {
         postgres_audit::checkpoint(&mut *self.conn()?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_read_back_as_the_change_they_announce() {
+        let changes = [
+            Change::Key(Uuid::new_v4()),
+            Change::Alias {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                name: "alias/a/b\"c\\d/ü".into(),
+            },
+            Change::AccessKey("AKIAEXAMPLE".into()),
+            Change::User {
+                account: "111122223333".into(),
+                name: "alice+ops@example.com".into(),
+            },
+            Change::Role {
+                account: "111122223333".into(),
+                name: "app/role".into(),
+            },
+            Change::Secret(Uuid::new_v4()),
+            Change::Unknown,
+        ];
+        for change in changes {
+            assert_eq!(parse_payload(&payload(&change)), change, "{change:?}");
+        }
+        assert_eq!(
+            payload(&Change::Alias {
+                account: "1".into(),
+                region: "r".into(),
+                name: "alias/x".into()
+            }),
+            r#"["a","1","r","alias/x"]"#
+        );
+    }
+
+    #[test]
+    fn iam_names_are_folded_to_lower_case() {
+        let user = Change::User {
+            account: "111122223333".into(),
+            name: "Alice".into(),
+        };
+        assert_eq!(payload(&user), r#"["u","111122223333","alice"]"#);
+        assert_eq!(
+            parse_payload(r#"["r","111122223333","AppRole"]"#),
+            Change::Role {
+                account: "111122223333".into(),
+                name: "approle".into()
+            }
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_read_or_sent_is_unknown() {
+        for garbage in [
+            "",
+            "k:00000000-0000-0000-0000-000000000000",
+            "[]",
+            r#"["k"]"#,
+            r#"["k","not-a-uuid"]"#,
+            r#"["s","1","2"]"#,
+            r#"["x","y"]"#,
+            r#"{"k":"v"}"#,
+            r#"["a","1","r"]"#,
+        ] {
+            assert_eq!(parse_payload(garbage), Change::Unknown, "{garbage}");
+        }
+        let huge = Change::Alias {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            name: "x".repeat(PAYLOAD_LIMIT),
+        };
+        assert_eq!(payload(&huge), UNKNOWN_PAYLOAD);
+        let just_fits = Change::AccessKey("x".repeat(PAYLOAD_LIMIT - 10));
+        assert_eq!(payload(&just_fits).len(), PAYLOAD_LIMIT - 1);
+        assert_eq!(parse_payload(&payload(&just_fits)), just_fits);
     }
 }

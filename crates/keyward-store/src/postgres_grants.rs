@@ -2,15 +2,17 @@
 //! grant id, beside the columns it is listed by. A grant belongs to its key: it cannot be
 //! made for a missing key (the foreign key) and goes when the key goes. A port of
 //! `sqlite_grants.rs` with the same results and errors; the `Store` impl in `postgres.rs`
-//! calls these.
+//! calls these. Each write announces the grant's key (`Change::Key`): grants are cached
+//! with their key.
 
 use keyward_core::grant::GrantRecord;
+use keyward_core::store::Change;
 use keyward_core::StoreError;
 use postgres::types::ToSql;
 use postgres::Client;
 use uuid::Uuid;
 
-use crate::postgres::{backend, is_unique_violation};
+use crate::postgres::{backend, is_unique_violation, notify};
 use crate::postgres_keys::is_foreign_key_violation;
 
 fn decode(doc: &str) -> Result<GrantRecord, StoreError> {
@@ -31,7 +33,8 @@ fn query(
 
 pub(crate) fn create(conn: &mut Client, grant: &GrantRecord) -> Result<(), StoreError> {
     let doc = serde_json::to_string(grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.execute(
+    let mut tx = conn.transaction().map_err(backend)?;
+    tx.execute(
         "INSERT INTO grants (key_id, grant_id, account, retiring_principal, created, doc) VALUES ($1, $2, $3, $4, $5, $6)",
         &[
             &grant.key_id.to_string(),
@@ -51,7 +54,8 @@ pub(crate) fn create(conn: &mut Client, grant: &GrantRecord) -> Result<(), Store
             backend(e)
         }
     })?;
-    Ok(())
+    notify(&mut tx, &[Change::Key(grant.key_id)])?;
+    tx.commit().map_err(backend)
 }
 
 pub(crate) fn list(conn: &mut Client, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError> {
@@ -77,7 +81,8 @@ pub(crate) fn get(
 }
 
 pub(crate) fn delete(conn: &mut Client, key_id: &Uuid, grant_id: &str) -> Result<(), StoreError> {
-    let changed = conn
+    let mut tx = conn.transaction().map_err(backend)?;
+    let changed = tx
         .execute(
             "DELETE FROM grants WHERE key_id = $1 AND grant_id = $2",
             &[&key_id.to_string(), &grant_id],
@@ -86,7 +91,8 @@ pub(crate) fn delete(conn: &mut Client, key_id: &Uuid, grant_id: &str) -> Result
     if changed == 0 {
         return Err(StoreError::NotFound(grant_id.to_owned()));
     }
-    Ok(())
+    notify(&mut tx, &[Change::Key(*key_id)])?;
+    tx.commit().map_err(backend)
 }
 
 pub(crate) fn by_retiring_principal(

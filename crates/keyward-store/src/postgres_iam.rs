@@ -15,16 +15,20 @@
 //! committed) locks the rows a check depends on: a user's row is locked while a key is
 //! created for it (so a concurrent delete or rename waits or is seen) and while it is
 //! updated (so the revision check and the update are one).
+//!
+//! Each write announces what it changed (`postgres::notify`): the access key, or the
+//! user or role under every name it had (folded to lower case in the payload), and every
+//! access key that a user's rename or deletion took along.
 
 use keyward_core::iam::{RoleRecord, UserRecord};
-use keyward_core::store::AccessKeyRow;
+use keyward_core::store::{AccessKeyRow, Change};
 use keyward_core::{StoreError, UnixMillis};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::postgres::{backend, is_unique_violation, revision_of};
+use crate::postgres::{backend, is_unique_violation, notify, revision_of};
 
 const USER: &str = "user";
 const ROLE: &str = "role";
@@ -90,6 +94,7 @@ pub(crate) fn create_access_key(conn: &mut Client, row: &AccessKeyRow) -> Result
             backend(e)
         }
     })?;
+    notify(&mut tx, &[Change::AccessKey(row.access_key_id.clone())])?;
     tx.commit().map_err(backend)
 }
 
@@ -136,7 +141,8 @@ pub(crate) fn set_access_key_active(
     access_key_id: &str,
     active: bool,
 ) -> Result<(), StoreError> {
-    let changed = conn
+    let mut tx = conn.transaction().map_err(backend)?;
+    let changed = tx
         .execute(
             "UPDATE access_keys SET active = $1 WHERE access_key_id = $2",
             &[&active, &access_key_id],
@@ -145,11 +151,13 @@ pub(crate) fn set_access_key_active(
     if changed == 0 {
         return Err(StoreError::NotFound(access_key_id.to_owned()));
     }
-    Ok(())
+    notify(&mut tx, &[Change::AccessKey(access_key_id.to_owned())])?;
+    tx.commit().map_err(backend)
 }
 
 pub(crate) fn delete_access_key(conn: &mut Client, access_key_id: &str) -> Result<(), StoreError> {
-    let changed = conn
+    let mut tx = conn.transaction().map_err(backend)?;
+    let changed = tx
         .execute(
             "DELETE FROM access_keys WHERE access_key_id = $1",
             &[&access_key_id],
@@ -158,7 +166,8 @@ pub(crate) fn delete_access_key(conn: &mut Client, access_key_id: &str) -> Resul
     if changed == 0 {
         return Err(StoreError::NotFound(access_key_id.to_owned()));
     }
-    Ok(())
+    notify(&mut tx, &[Change::AccessKey(access_key_id.to_owned())])?;
+    tx.commit().map_err(backend)
 }
 
 /// What users and roles share in storage.
@@ -169,6 +178,8 @@ trait Principal: Serialize + DeserializeOwned {
     fn name(&self) -> &str;
     fn revision(&self) -> u64;
     fn set_revision(&mut self, revision: u64);
+    /// The change that announces the principal of this kind named `name`.
+    fn change(account: &str, name: &str) -> Change;
 }
 
 impl Principal for UserRecord {
@@ -187,6 +198,12 @@ impl Principal for UserRecord {
     }
     fn set_revision(&mut self, revision: u64) {
         self.revision = revision;
+    }
+    fn change(account: &str, name: &str) -> Change {
+        Change::User {
+            account: account.to_owned(),
+            name: name.to_ascii_lowercase(),
+        }
     }
 }
 
@@ -207,6 +224,12 @@ impl Principal for RoleRecord {
     fn set_revision(&mut self, revision: u64) {
         self.revision = revision;
     }
+    fn change(account: &str, name: &str) -> Change {
+        Change::Role {
+            account: account.to_owned(),
+            name: name.to_ascii_lowercase(),
+        }
+    }
 }
 
 /// The record in a `SELECT doc, revision` row.
@@ -224,7 +247,8 @@ fn encode<P: Principal>(record: &P) -> Result<String, StoreError> {
 
 fn create<P: Principal>(conn: &mut Client, record: &P) -> Result<u64, StoreError> {
     let doc = encode(record)?;
-    conn.execute(
+    let mut tx = conn.transaction().map_err(backend)?;
+    tx.execute(
         "INSERT INTO iam_principals (id, kind, account, name, revision, doc) VALUES ($1, $2, $3, $4, 1, $5)",
         &[&record.id(), &P::KIND, &record.account(), &record.name(), &doc],
     )
@@ -235,6 +259,8 @@ fn create<P: Principal>(conn: &mut Client, record: &P) -> Result<u64, StoreError
             backend(e)
         }
     })?;
+    notify(&mut tx, &[P::change(record.account(), record.name())])?;
+    tx.commit().map_err(backend)?;
     Ok(1)
 }
 
@@ -335,23 +361,47 @@ pub(crate) fn get_user(
 pub(crate) fn update_user(conn: &mut Client, user: &UserRecord) -> Result<u64, StoreError> {
     let mut tx = conn.transaction().map_err(backend)?;
     let old_name = update_in(&mut tx, user)?;
-    tx.execute(
-        r#"UPDATE access_keys SET user_name = $1, principal_arn = $2 WHERE account = $3 AND lower(user_name) = lower($4 COLLATE "C")"#,
-        &[&user.name, &user.arn(), &user.account.as_str(), &old_name],
-    )
-    .map_err(backend)?;
+    let moved = tx
+        .query(
+            r#"UPDATE access_keys SET user_name = $1, principal_arn = $2 WHERE account = $3 AND lower(user_name) = lower($4 COLLATE "C") RETURNING access_key_id"#,
+            &[&user.name, &user.arn(), &user.account.as_str(), &old_name],
+        )
+        .map_err(backend)?;
+    let mut changes = renamed::<UserRecord>(user.account.as_str(), &old_name, &user.name);
+    changes.extend(access_key_changes(&moved)?);
+    notify(&mut tx, &changes)?;
     tx.commit().map_err(backend)?;
     Ok(user.revision + 1)
+}
+
+/// The changes that announce a principal once named `old_name` and now `new_name`.
+fn renamed<P: Principal>(account: &str, old_name: &str, new_name: &str) -> Vec<Change> {
+    let mut changes = vec![P::change(account, old_name)];
+    if !old_name.eq_ignore_ascii_case(new_name) {
+        changes.push(P::change(account, new_name));
+    }
+    changes
+}
+
+/// `AccessKey` changes for rows that start with an `access_key_id`.
+fn access_key_changes(rows: &[Row]) -> Result<Vec<Change>, StoreError> {
+    rows.iter()
+        .map(|r| Ok(Change::AccessKey(r.try_get(0).map_err(backend)?)))
+        .collect()
 }
 
 pub(crate) fn delete_user(conn: &mut Client, account: &str, name: &str) -> Result<(), StoreError> {
     let mut tx = conn.transaction().map_err(backend)?;
     delete_in::<UserRecord>(&mut tx, account, name)?;
-    tx.execute(
-        r#"DELETE FROM access_keys WHERE account = $1 AND lower(user_name) = lower($2 COLLATE "C")"#,
-        &[&account, &name],
-    )
-    .map_err(backend)?;
+    let deleted = tx
+        .query(
+            r#"DELETE FROM access_keys WHERE account = $1 AND lower(user_name) = lower($2 COLLATE "C") RETURNING access_key_id"#,
+            &[&account, &name],
+        )
+        .map_err(backend)?;
+    let mut changes = vec![UserRecord::change(account, name)];
+    changes.extend(access_key_changes(&deleted)?);
+    notify(&mut tx, &changes)?;
     tx.commit().map_err(backend)
 }
 
@@ -373,7 +423,11 @@ pub(crate) fn get_role(
 
 pub(crate) fn update_role(conn: &mut Client, role: &RoleRecord) -> Result<u64, StoreError> {
     let mut tx = conn.transaction().map_err(backend)?;
-    update_in(&mut tx, role)?;
+    let old_name = update_in(&mut tx, role)?;
+    notify(
+        &mut tx,
+        &renamed::<RoleRecord>(role.account.as_str(), &old_name, &role.name),
+    )?;
     tx.commit().map_err(backend)?;
     Ok(role.revision + 1)
 }
@@ -381,6 +435,7 @@ pub(crate) fn update_role(conn: &mut Client, role: &RoleRecord) -> Result<u64, S
 pub(crate) fn delete_role(conn: &mut Client, account: &str, name: &str) -> Result<(), StoreError> {
     let mut tx = conn.transaction().map_err(backend)?;
     delete_in::<RoleRecord>(&mut tx, account, name)?;
+    notify(&mut tx, &[RoleRecord::change(account, name)])?;
     tx.commit().map_err(backend)
 }
 

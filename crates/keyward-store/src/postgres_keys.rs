@@ -2,17 +2,18 @@
 //! in `keys` beside the columns it is listed and scheduled by, its wrapped material
 //! versions in `key_material`, and aliases in `aliases`. A port of the SQLite backend
 //! (`sqlite.rs`) with the same results and errors; the `Store` impl in `postgres.rs` calls
-//! these, each write one transaction.
+//! these, each write one transaction, which announces what it changed
+//! (`postgres::notify`).
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::key::KeyRecord;
-use keyward_core::store::MaterialRow;
+use keyward_core::store::{Change, MaterialRow};
 use keyward_core::{StoreError, UnixMillis};
 use postgres::error::SqlState;
 use postgres::{Client, Transaction};
 use uuid::Uuid;
 
-use crate::postgres::{backend, is_unique_violation, parse_uuid, revision_of};
+use crate::postgres::{backend, is_unique_violation, notify, parse_uuid, revision_of};
 
 pub(crate) fn is_foreign_key_violation(err: &postgres::Error) -> bool {
     err.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
@@ -119,6 +120,7 @@ pub(crate) fn create_key(
     if let Some(material) = material {
         insert_material(&mut tx, material)?;
     }
+    notify(&mut tx, &[Change::Key(key.id)])?;
     tx.commit().map_err(backend)?;
     Ok(1)
 }
@@ -144,6 +146,7 @@ pub(crate) fn update_key(
     if let Some(row) = new_material {
         insert_material(&mut tx, row)?;
     }
+    notify(&mut tx, &[Change::Key(key.id)])?;
     tx.commit().map_err(backend)?;
     Ok(key.revision + 1)
 }
@@ -161,21 +164,40 @@ pub(crate) fn delete_key_material(
         &[&key.id.to_string(), &versions],
     )
     .map_err(backend)?;
+    notify(&mut tx, &[Change::Key(key.id)])?;
     tx.commit().map_err(backend)?;
     Ok(key.revision + 1)
 }
 
+/// Announces the key and, each on its own, the aliases that went with it (a key that was
+/// not there announces nothing).
 pub(crate) fn delete_key(conn: &mut Client, id: &Uuid) -> Result<(), StoreError> {
     let mut tx = conn.transaction().map_err(backend)?;
-    let id = id.to_string();
-    tx.execute("DELETE FROM aliases WHERE target = $1", &[&id])
+    let key_id = id.to_string();
+    let mut changes = vec![Change::Key(*id)];
+    for row in tx
+        .query(
+            "DELETE FROM aliases WHERE target = $1 RETURNING account, region, name",
+            &[&key_id],
+        )
+        .map_err(backend)?
+    {
+        changes.push(Change::Alias {
+            account: row.try_get(0).map_err(backend)?,
+            region: row.try_get(1).map_err(backend)?,
+            name: row.try_get(2).map_err(backend)?,
+        });
+    }
+    tx.execute("DELETE FROM grants WHERE key_id = $1", &[&key_id])
         .map_err(backend)?;
-    tx.execute("DELETE FROM grants WHERE key_id = $1", &[&id])
+    tx.execute("DELETE FROM key_material WHERE key_id = $1", &[&key_id])
         .map_err(backend)?;
-    tx.execute("DELETE FROM key_material WHERE key_id = $1", &[&id])
+    let deleted = tx
+        .execute("DELETE FROM keys WHERE id = $1", &[&key_id])
         .map_err(backend)?;
-    tx.execute("DELETE FROM keys WHERE id = $1", &[&id])
-        .map_err(backend)?;
+    if deleted > 0 {
+        notify(&mut tx, &changes)?;
+    }
     tx.commit().map_err(backend)
 }
 
@@ -232,8 +254,17 @@ pub(crate) fn materials(conn: &mut Client, key_id: &Uuid) -> Result<Vec<Material
     .collect()
 }
 
+fn alias_change(account: &str, region: &str, name: &str) -> Change {
+    Change::Alias {
+        account: account.to_owned(),
+        region: region.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
 pub(crate) fn create_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(), StoreError> {
-    conn.execute(
+    let mut tx = conn.transaction().map_err(backend)?;
+    tx.execute(
         "INSERT INTO aliases (account, region, name, target, created, updated) VALUES ($1, $2, $3, $4, $5, $6)",
         &[
             &alias.account,
@@ -256,11 +287,16 @@ pub(crate) fn create_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(),
             backend(e)
         }
     })?;
-    Ok(())
+    notify(
+        &mut tx,
+        &[alias_change(&alias.account, &alias.region, &alias.name)],
+    )?;
+    tx.commit().map_err(backend)
 }
 
 pub(crate) fn update_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(), StoreError> {
-    let changed = conn
+    let mut tx = conn.transaction().map_err(backend)?;
+    let changed = tx
         .execute(
             "UPDATE aliases SET target = $1, updated = $2 WHERE account = $3 AND region = $4 AND name = $5",
             &[
@@ -278,7 +314,11 @@ pub(crate) fn update_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(),
             alias.arn()
         )));
     }
-    Ok(())
+    notify(
+        &mut tx,
+        &[alias_change(&alias.account, &alias.region, &alias.name)],
+    )?;
+    tx.commit().map_err(backend)
 }
 
 pub(crate) fn delete_alias(
@@ -287,7 +327,8 @@ pub(crate) fn delete_alias(
     region: &str,
     name: &str,
 ) -> Result<(), StoreError> {
-    let changed = conn
+    let mut tx = conn.transaction().map_err(backend)?;
+    let changed = tx
         .execute(
             "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3",
             &[&account, &region, &name],
@@ -298,7 +339,8 @@ pub(crate) fn delete_alias(
             "Alias arn:aws:kms:{region}:{account}:{name} is not found."
         )));
     }
-    Ok(())
+    notify(&mut tx, &[alias_change(account, region, name)])?;
+    tx.commit().map_err(backend)
 }
 
 pub(crate) fn all_aliases(conn: &mut Client) -> Result<Vec<AliasRecord>, StoreError> {

@@ -1,7 +1,8 @@
 //! Secrets Manager's tables in PostgreSQL, as in SQLite (`sqlite_secrets`): the secret
 //! record as a JSON document beside the columns it is looked up by, and the
 //! envelope-encrypted value of each version in `secret_values`. The `Store` impl in
-//! `postgres.rs` calls these; every write is one transaction.
+//! `postgres.rs` calls these; every write is one transaction, which announces the secret
+//! (`Change::Secret`, `postgres::notify`).
 //!
 //! The `postgres` crate keeps no per-connection statement cache, so the statements on
 //! GetSecretValue's path (`get`, `get_by_name`, `value`) go out with their parameter
@@ -9,13 +10,13 @@
 //! an execute.
 
 use keyward_core::secret::SecretRecord;
-use keyward_core::store::{SecretCursor, SecretOrder, SecretValueRow};
+use keyward_core::store::{Change, SecretCursor, SecretOrder, SecretValueRow};
 use keyward_core::{StoreError, UnixMillis};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, Row, Transaction};
 use uuid::Uuid;
 
-use crate::postgres::{backend, is_unique_violation, parse_uuid, revision_of};
+use crate::postgres::{backend, is_unique_violation, notify, parse_uuid, revision_of};
 
 /// The primary key of `secrets`, as PostgreSQL names the constraint.
 const SECRETS_PKEY: &str = "secrets_pkey";
@@ -123,6 +124,7 @@ pub(crate) fn create(
     for row in values {
         insert_value(&mut tx, row)?;
     }
+    notify(&mut tx, &[Change::Secret(secret.id)])?;
     tx.commit().map_err(backend)?;
     Ok(1)
 }
@@ -205,20 +207,29 @@ pub(crate) fn update(
     for row in new_values {
         insert_value(&mut tx, row)?;
     }
+    notify(&mut tx, &[Change::Secret(secret.id)])?;
     tx.commit().map_err(backend)?;
     Ok(secret.revision + 1)
 }
 
+/// A secret that was not there announces nothing.
 pub(crate) fn delete(conn: &mut Client, id: &Uuid) -> Result<(), StoreError> {
-    let id = id.to_string();
+    let secret_id = id.to_string();
     let mut tx = conn.transaction().map_err(backend)?;
     tx.execute_typed(
         "DELETE FROM secret_values WHERE secret_id = $1",
-        &[(&id, Type::TEXT)],
+        &[(&secret_id, Type::TEXT)],
     )
     .map_err(backend)?;
-    tx.execute_typed("DELETE FROM secrets WHERE id = $1", &[(&id, Type::TEXT)])
+    let deleted = tx
+        .execute_typed(
+            "DELETE FROM secrets WHERE id = $1",
+            &[(&secret_id, Type::TEXT)],
+        )
         .map_err(backend)?;
+    if deleted > 0 {
+        notify(&mut tx, &[Change::Secret(*id)])?;
+    }
     tx.commit().map_err(backend)
 }
 

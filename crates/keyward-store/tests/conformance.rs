@@ -2079,3 +2079,480 @@ fn postgres_one_server_node_per_database() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+// Change feeds.
+
+use keyward_core::store::{Change, ChangeFeed};
+
+#[test]
+fn sqlite_has_no_change_feed() {
+    assert!(SqliteStore::in_memory()
+        .unwrap()
+        .changes()
+        .unwrap()
+        .is_none());
+}
+
+/// How long a change may take to reach another node's feed after its write returns.
+const CHANGE_LATENCY_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads `feed` until every change in `expected` has arrived (at most 5 s after `since`)
+/// and returns what arrived, once each, and how long after `since` the last of it came.
+fn await_changes(
+    feed: &mut dyn ChangeFeed,
+    expected: &[Change],
+    since: std::time::Instant,
+) -> (std::collections::HashSet<Change>, std::time::Duration) {
+    let deadline = since + std::time::Duration::from_secs(5);
+    let mut seen = std::collections::HashSet::new();
+    let mut latency = std::time::Duration::ZERO;
+    while !expected.iter().all(|c| seen.contains(c)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {expected:?}, saw {seen:?}"
+        );
+        let arrived = feed.wait(std::time::Duration::from_millis(200)).unwrap();
+        if !arrived.is_empty() {
+            latency = since.elapsed();
+        }
+        seen.extend(arrived);
+    }
+    (seen, latency)
+}
+
+/// Runs `write` (on one node) and checks that `feed` (another node's) reports exactly
+/// `expected`, within the latency bound of the write's start (which bounds the time from
+/// its commit).
+fn announces<T>(
+    feed: &mut dyn ChangeFeed,
+    what: &str,
+    write: impl FnOnce() -> T,
+    expected: &[Change],
+) -> T {
+    let started = std::time::Instant::now();
+    let result = write();
+    let (seen, latency) = await_changes(feed, expected, started);
+    let expected: std::collections::HashSet<Change> = expected.iter().cloned().collect();
+    eprintln!("{what}: announced after {latency:?}");
+    assert_eq!(seen, expected, "{what}");
+    assert!(latency < CHANGE_LATENCY_BOUND, "{what}: took {latency:?}");
+    result
+}
+
+fn alias_change(alias: &AliasRecord) -> Change {
+    Change::Alias {
+        account: alias.account.clone(),
+        region: alias.region.clone(),
+        name: alias.name.clone(),
+    }
+}
+
+/// Every write that changes what a node caches reaches another node's feed as the change
+/// it is, within a second or so of its commit; a write that fails announces nothing.
+#[test]
+fn postgres_changes_reach_the_other_nodes_feed() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let a = PostgresStore::connect(&url).unwrap();
+    let b = PostgresStore::connect(&url).unwrap();
+    let mut feed = b.changes().unwrap().unwrap();
+    let feed = feed.as_mut();
+    let acct = "890000000000";
+    // A failed write is followed by this one: its change alone must arrive (notifications
+    // come in commit order, so a stray one from the failure would arrive first).
+    let marker = |feed: &mut dyn ChangeFeed, what: &str| {
+        let k = key(acct);
+        announces(
+            feed,
+            what,
+            || a.create_key(&k, None).unwrap(),
+            &[Change::Key(k.id)],
+        );
+    };
+
+    // Keys, their material and grants.
+    let mut k = key(acct);
+    let key_change = Change::Key(k.id);
+    k.revision = announces(
+        feed,
+        "create key",
+        || a.create_key(&k, Some(&material(k.id, 1))).unwrap(),
+        std::slice::from_ref(&key_change),
+    );
+    let stale = k.clone();
+    k.description = "changed".into();
+    k.revision = announces(
+        feed,
+        "update key with material",
+        || a.update_key(&k, Some(&material(k.id, 2))).unwrap(),
+        std::slice::from_ref(&key_change),
+    );
+    k.revision = announces(
+        feed,
+        "delete material",
+        || a.delete_key_material(&k, &[1]).unwrap(),
+        std::slice::from_ref(&key_change),
+    );
+    assert_eq!(a.update_key(&stale, None), Err(StoreError::Conflict));
+    marker(feed, "stale key update");
+    assert!(matches!(
+        a.create_key(&k, None),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    marker(feed, "duplicate key");
+    let g = grant(&k, 1, None);
+    announces(
+        feed,
+        "create grant",
+        || a.create_grant(&g).unwrap(),
+        std::slice::from_ref(&key_change),
+    );
+    assert!(matches!(
+        a.create_grant(&g),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    marker(feed, "duplicate grant");
+    announces(
+        feed,
+        "delete grant",
+        || a.delete_grant(&k.id, &g.grant_id).unwrap(),
+        std::slice::from_ref(&key_change),
+    );
+
+    // Aliases, whose names hold `/`.
+    let other = key(acct);
+    announces(
+        feed,
+        "create other key",
+        || a.create_key(&other, None).unwrap(),
+        &[Change::Key(other.id)],
+    );
+    let mut alias = AliasRecord {
+        account: acct.into(),
+        region: "us-east-1".into(),
+        name: "alias/team/app\"1".into(),
+        target: k.id,
+        created: UnixMillis(1),
+        updated: UnixMillis(1),
+    };
+    announces(
+        feed,
+        "create alias",
+        || a.create_alias(&alias).unwrap(),
+        &[alias_change(&alias)],
+    );
+    assert!(matches!(
+        a.create_alias(&alias),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    marker(feed, "duplicate alias");
+    alias.target = other.id;
+    announces(
+        feed,
+        "update alias",
+        || a.update_alias(&alias).unwrap(),
+        &[alias_change(&alias)],
+    );
+    announces(
+        feed,
+        "delete alias",
+        || a.delete_alias(acct, "us-east-1", &alias.name).unwrap(),
+        &[alias_change(&alias)],
+    );
+    assert!(matches!(
+        a.delete_alias(acct, "us-east-1", &alias.name),
+        Err(StoreError::NotFound(_))
+    ));
+    marker(feed, "missing alias");
+    // Deleting a key announces the aliases that go with it.
+    let doomed = AliasRecord {
+        name: "alias/doomed".into(),
+        target: k.id,
+        ..alias.clone()
+    };
+    announces(
+        feed,
+        "create doomed alias",
+        || a.create_alias(&doomed).unwrap(),
+        &[alias_change(&doomed)],
+    );
+    let g = grant(&k, 2, None);
+    announces(
+        feed,
+        "create doomed grant",
+        || a.create_grant(&g).unwrap(),
+        std::slice::from_ref(&key_change),
+    );
+    announces(
+        feed,
+        "delete key",
+        || a.delete_key(&k.id).unwrap(),
+        &[key_change.clone(), alias_change(&doomed)],
+    );
+
+    // Users and their access keys; names are folded to lower case.
+    let alice_change = Change::User {
+        account: acct.into(),
+        name: "alice".into(),
+    };
+    let mut alice = user(acct, "Alice");
+    alice.revision = announces(
+        feed,
+        "create user",
+        || a.create_user(&alice).unwrap(),
+        std::slice::from_ref(&alice_change),
+    );
+    assert_eq!(
+        a.create_user(&user(acct, "ALICE")),
+        Err(StoreError::AlreadyExists("ALICE".into()))
+    );
+    marker(feed, "duplicate user");
+    let alice_key = access_key("AKIAALICE0000001", acct, Some("alice"), 5);
+    let alice_key_change = Change::AccessKey(alice_key.access_key_id.clone());
+    announces(
+        feed,
+        "create access key",
+        || a.create_access_key(&alice_key).unwrap(),
+        std::slice::from_ref(&alice_key_change),
+    );
+    assert_eq!(
+        a.create_access_key(&alice_key),
+        Err(StoreError::AlreadyExists(alice_key.access_key_id.clone()))
+    );
+    marker(feed, "duplicate access key");
+    announces(
+        feed,
+        "deactivate access key",
+        || {
+            a.set_access_key_active(&alice_key.access_key_id, false)
+                .unwrap()
+        },
+        std::slice::from_ref(&alice_key_change),
+    );
+    let root_key = access_key("AKIAROOT00000001", acct, None, 6);
+    let root_key_change = Change::AccessKey(root_key.access_key_id.clone());
+    announces(
+        feed,
+        "create root access key",
+        || a.create_access_key(&root_key).unwrap(),
+        std::slice::from_ref(&root_key_change),
+    );
+    announces(
+        feed,
+        "delete root access key",
+        || a.delete_access_key(&root_key.access_key_id).unwrap(),
+        &[root_key_change],
+    );
+    assert_eq!(
+        a.delete_access_key(&root_key.access_key_id),
+        Err(StoreError::NotFound(root_key.access_key_id.clone()))
+    );
+    marker(feed, "missing access key");
+    let stale = alice.clone();
+    alice.name = "Alicia".into();
+    let alicia_change = Change::User {
+        account: acct.into(),
+        name: "alicia".into(),
+    };
+    alice.revision = announces(
+        feed,
+        "rename user",
+        || a.update_user(&alice).unwrap(),
+        &[
+            alice_change.clone(),
+            alicia_change.clone(),
+            alice_key_change.clone(),
+        ],
+    );
+    assert_eq!(a.update_user(&stale), Err(StoreError::Conflict));
+    marker(feed, "stale user update");
+    announces(
+        feed,
+        "delete user",
+        || a.delete_user(acct, "ALICIA").unwrap(),
+        &[alicia_change, alice_key_change],
+    );
+
+    // Roles.
+    let app_change = Change::Role {
+        account: acct.into(),
+        name: "app".into(),
+    };
+    let mut app = role(acct, "App");
+    app.revision = announces(
+        feed,
+        "create role",
+        || a.create_role(&app).unwrap(),
+        std::slice::from_ref(&app_change),
+    );
+    assert!(matches!(
+        a.create_role(&role(acct, "app")),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    marker(feed, "duplicate role");
+    let stale = app.clone();
+    app.description = Some("changed".into());
+    app.revision = announces(
+        feed,
+        "update role",
+        || a.update_role(&app).unwrap(),
+        std::slice::from_ref(&app_change),
+    );
+    assert_eq!(a.update_role(&stale), Err(StoreError::Conflict));
+    marker(feed, "stale role update");
+    announces(
+        feed,
+        "delete role",
+        || a.delete_role(acct, "APP").unwrap(),
+        &[app_change],
+    );
+
+    // Secrets.
+    let mut s = secret(acct, "us-east-1", "db/password");
+    let secret_change = Change::Secret(s.id);
+    s.revision = announces(
+        feed,
+        "create secret",
+        || a.create_secret(&s, &[value(s.id, "v1")]).unwrap(),
+        std::slice::from_ref(&secret_change),
+    );
+    assert!(matches!(
+        a.create_secret(&secret(acct, "us-east-1", "db/password"), &[]),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    marker(feed, "duplicate secret name");
+    let stale = s.clone();
+    s.description = Some("changed".into());
+    s.revision = announces(
+        feed,
+        "update secret",
+        || {
+            a.update_secret(&s, &[value(s.id, "v2")], &["v1".into()])
+                .unwrap()
+        },
+        std::slice::from_ref(&secret_change),
+    );
+    assert_eq!(a.update_secret(&stale, &[], &[]), Err(StoreError::Conflict));
+    marker(feed, "stale secret update");
+    announces(
+        feed,
+        "delete secret",
+        || a.delete_secret(&s.id).unwrap(),
+        &[secret_change],
+    );
+
+    // The audit chain and meta values announce nothing.
+    append(&a, vec![audit_event(acct, "us-east-1", "Encrypt", 1)]);
+    a.put_meta_if_absent("feed-test", b"x").unwrap();
+    marker(feed, "audit and meta");
+    // Nothing else is pending.
+    assert_eq!(
+        feed.wait(std::time::Duration::from_millis(300)).unwrap(),
+        vec![]
+    );
+}
+
+/// A node sees its own writes too, a feed that waits in vain returns empty after its
+/// timeout, and a payload the feed cannot read is `Unknown`.
+#[test]
+fn postgres_feed_times_out_and_reports_what_it_cannot_read() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).unwrap();
+    let mut feed = store.changes().unwrap().unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        feed.wait(std::time::Duration::from_millis(300)).unwrap(),
+        vec![]
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(300) && waited < CHANGE_LATENCY_BOUND,
+        "{waited:?}"
+    );
+    let k = key("891000000000");
+    announces(
+        feed.as_mut(),
+        "own write",
+        || store.create_key(&k, None).unwrap(),
+        &[Change::Key(k.id)],
+    );
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    announces(
+        feed.as_mut(),
+        "garbage",
+        || {
+            other
+                .batch_execute("NOTIFY keyward_changes, 'k:not json'")
+                .unwrap()
+        },
+        &[Change::Unknown],
+    );
+    // A rolled-back transaction announces nothing.
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("NOTIFY keyward_changes, '[\"*\"]'")
+        .unwrap();
+    tx.rollback().unwrap();
+    assert_eq!(
+        feed.wait(std::time::Duration::from_millis(300)).unwrap(),
+        vec![]
+    );
+    // The changes of several writes in a row all arrive, each once.
+    let (x, y) = (key("891000000000"), key("891000000000"));
+    store.create_key(&x, None).unwrap();
+    store.create_key(&y, None).unwrap();
+    let (seen, _) = await_changes(
+        feed.as_mut(),
+        &[Change::Key(x.id), Change::Key(y.id)],
+        std::time::Instant::now(),
+    );
+    assert_eq!(seen.len(), 2);
+}
+
+/// A feed whose connection dies says so, and stays broken; a new feed works.
+#[test]
+fn postgres_a_broken_feed_says_so() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).unwrap();
+    let mut feed = store.changes().unwrap().unwrap();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(killed.len(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match feed.wait(std::time::Duration::from_millis(200)) {
+            Err(StoreError::Backend(message)) => {
+                assert!(message.contains("change feed"), "{message}");
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(changes) => {
+                assert!(changes.is_empty(), "{changes:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the feed did not notice"
+                );
+            }
+        }
+    }
+    assert!(feed.wait(std::time::Duration::from_millis(10)).is_err());
+    let mut feed = store.changes().unwrap().unwrap();
+    let k = key("892000000000");
+    announces(
+        feed.as_mut(),
+        "after reopening",
+        || store.create_key(&k, None).unwrap(),
+        &[Change::Key(k.id)],
+    );
+}
