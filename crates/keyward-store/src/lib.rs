@@ -9,6 +9,7 @@ mod postgres_iam;
 mod postgres_keys;
 mod postgres_schema;
 mod postgres_secrets;
+mod records;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_grants;

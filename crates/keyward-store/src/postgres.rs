@@ -61,11 +61,6 @@ pub(crate) fn is_unique_violation(err: &postgres::Error) -> bool {
     err.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
-/// A row's `BIGINT` revision as the record's `u64`.
-pub(crate) fn revision_of(revision: i64) -> Result<u64, StoreError> {
-    u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))
-}
-
 /// The channel every change is announced on.
 pub(crate) const CHANGES_CHANNEL: &str = "keyward_changes";
 
@@ -262,10 +257,6 @@ impl ChangeFeed for PostgresFeed {
         self.broken = result.is_err();
         result
     }
-}
-
-pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl std::fmt::Debug for PostgresStore {

@@ -4,7 +4,7 @@
 //! `audit_resources`, in the order they came. Pruning removes a prefix of the chain and
 //! keeps the last removed event's place in `meta` as the checkpoint verification starts
 //! from; every append records the newest event's place there too. Both `meta` entries have
-//! SQLite's names and encoding.
+//! SQLite's names and encoding (`records`).
 //!
 //! Several nodes append to the one chain. Every append and every pruning holds one
 //! transaction-scoped advisory lock ([`AUDIT_LOCK`]) from before it reads the head until it
@@ -21,12 +21,10 @@ use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Client, GenericClient, Row};
 
 use crate::postgres::{backend, is_unique_violation};
-
-/// The `meta` entry of the last pruning: 8-byte big-endian seq ‖ 32-byte hash.
-const CHECKPOINT: &str = "audit-checkpoint";
-/// The `meta` entry of the newest event, written with every append in the same form: a
-/// chain whose newest events were deleted no longer reaches it.
-const HEAD: &str = "audit-head";
+use crate::records::{
+    decode_checkpoint, encode_checkpoint, from_sql_seq, range_bounds, to_hash, to_sql_seq,
+    AUDIT_CHECKPOINT, AUDIT_HEAD,
+};
 
 /// The advisory lock that serialises the writers of the audit chain ("keywardA" in
 /// ASCII; the migrations hold "keyward").
@@ -130,39 +128,6 @@ fn lookup_sql(attribute: Option<AuditAttribute>) -> &'static str {
     }
 }
 
-fn to_sql_seq(seq: u64) -> Result<i64, StoreError> {
-    i64::try_from(seq)
-        .map_err(|_| StoreError::Backend(format!("audit sequence number {seq} is out of range")))
-}
-
-fn from_sql_seq(seq: i64) -> Result<u64, StoreError> {
-    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit sequence number {seq}")))
-}
-
-fn to_hash(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes)
-        .map_err(|b| StoreError::Corrupt(format!("audit hash of {} bytes", b.len())))
-}
-
-fn encode_checkpoint(checkpoint: &Checkpoint) -> Vec<u8> {
-    let mut out = Vec::with_capacity(40);
-    out.extend_from_slice(&checkpoint.seq.to_be_bytes());
-    out.extend_from_slice(&checkpoint.hash);
-    out
-}
-
-fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("audit checkpoint of {} bytes", bytes.len()));
-    if bytes.len() != 40 {
-        return Err(corrupt());
-    }
-    let (seq, hash) = bytes.split_at(8);
-    Ok(Checkpoint {
-        seq: u64::from_be_bytes(seq.try_into().map_err(|_| corrupt())?),
-        hash: hash.try_into().map_err(|_| corrupt())?,
-    })
-}
-
 /// Column `index` of `row`: an error, never a panic, when it does not hold a `T`.
 fn column<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<T, StoreError> {
     row.try_get(index).map_err(backend)
@@ -202,7 +167,7 @@ fn read_event(row: &Row) -> Result<ChainedEvent, StoreError> {
 /// The checkpoint of the last pruning, or the genesis.
 fn checkpoint_in(conn: &mut impl GenericClient) -> Result<Checkpoint, StoreError> {
     let stored = conn
-        .query_typed_opt(GET_META, &[(&CHECKPOINT, Type::TEXT)])
+        .query_typed_opt(GET_META, &[(&AUDIT_CHECKPOINT, Type::TEXT)])
         .map_err(backend)?;
     match stored {
         Some(row) => decode_checkpoint(&column::<Vec<u8>>(&row, 0)?),
@@ -216,7 +181,7 @@ fn head_in(conn: &mut impl GenericClient) -> Result<Checkpoint, StoreError> {
     let row = conn
         .query_typed_one(
             HEAD_SOURCES,
-            &[(&HEAD, Type::TEXT), (&CHECKPOINT, Type::TEXT)],
+            &[(&AUDIT_HEAD, Type::TEXT), (&AUDIT_CHECKPOINT, Type::TEXT)],
         )
         .map_err(backend)?;
     if let Some(bytes) = column::<Option<Vec<u8>>>(&row, 0)? {
@@ -343,7 +308,7 @@ pub(crate) fn append(conn: &mut Client, events: &[ChainedEvent]) -> Result<(), S
         seq: last.seq,
         hash: last.hash,
     });
-    tx.execute_typed(PUT_META, &[(&HEAD, Type::TEXT), (&head, Type::BYTEA)])
+    tx.execute_typed(PUT_META, &[(&AUDIT_HEAD, Type::TEXT), (&head, Type::BYTEA)])
         .map_err(backend)?;
     tx.commit().map_err(backend)
 }
@@ -445,13 +410,9 @@ pub(crate) fn range(
     after_seq: u64,
     limit: usize,
 ) -> Result<Vec<ChainedEvent>, StoreError> {
-    let Ok(after) = i64::try_from(after_seq) else {
+    let Some((after, limit)) = range_bounds(after_seq, limit) else {
         return Ok(Vec::new());
     };
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     conn.query_typed(RANGE, &[(&after, Type::INT8), (&limit, Type::INT8)])
         .map_err(backend)?
         .iter()
@@ -505,7 +466,7 @@ pub(crate) fn prune(conn: &mut Client, before: UnixMillis) -> Result<Checkpoint,
     let encoded = encode_checkpoint(&checkpoint);
     tx.execute_typed(
         PUT_META,
-        &[(&CHECKPOINT, Type::TEXT), (&encoded, Type::BYTEA)],
+        &[(&AUDIT_CHECKPOINT, Type::TEXT), (&encoded, Type::BYTEA)],
     )
     .map_err(backend)?;
     tx.commit().map_err(backend)?;
@@ -516,21 +477,6 @@ pub(crate) fn prune(conn: &mut Client, before: UnixMillis) -> Result<Checkpoint,
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_checkpoint_round_trips_and_a_bad_one_is_corrupt() {
-        let cp = Checkpoint {
-            seq: 0x0102_0304_0506_0708,
-            hash: [9; 32],
-        };
-        let bytes = encode_checkpoint(&cp);
-        assert_eq!(&bytes[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(decode_checkpoint(&bytes).unwrap(), cp);
-        assert!(matches!(
-            decode_checkpoint(&bytes[..39]),
-            Err(StoreError::Corrupt(_))
-        ));
-    }
 
     #[test]
     fn the_audit_lock_is_not_the_migration_lock() {

@@ -14,10 +14,7 @@ use uuid::Uuid;
 
 use crate::postgres::{backend, is_unique_violation, notify};
 use crate::postgres_keys::is_foreign_key_violation;
-
-fn decode(doc: &str) -> Result<GrantRecord, StoreError> {
-    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+use crate::records::{decode_grant, encode_grant};
 
 fn query(
     conn: &mut Client,
@@ -27,12 +24,12 @@ fn query(
     conn.query(sql, params)
         .map_err(backend)?
         .iter()
-        .map(|row| decode(row.try_get(0).map_err(backend)?))
+        .map(|row| decode_grant(row.try_get(0).map_err(backend)?))
         .collect()
 }
 
 pub(crate) fn create(conn: &mut Client, grant: &GrantRecord) -> Result<(), StoreError> {
-    let doc = serde_json::to_string(grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let doc = encode_grant(grant)?;
     let mut tx = conn.transaction().map_err(backend)?;
     tx.execute(
         "INSERT INTO grants (key_id, grant_id, account, retiring_principal, created, doc) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -76,7 +73,7 @@ pub(crate) fn get(
         &[&key_id.to_string(), &grant_id],
     )
     .map_err(backend)?
-    .map(|row| decode(row.try_get(0).map_err(backend)?))
+    .map(|row| decode_grant(row.try_get(0).map_err(backend)?))
     .transpose()
 }
 

@@ -25,13 +25,9 @@ use keyward_core::store::{AccessKeyRow, Change};
 use keyward_core::{StoreError, UnixMillis};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
-use crate::postgres::{backend, is_unique_violation, notify, revision_of};
-
-const USER: &str = "user";
-const ROLE: &str = "role";
+use crate::postgres::{backend, is_unique_violation, notify};
+use crate::records::{decode_principal, encode_principal, Principal, USER};
 
 const ACCESS_KEY_COLUMNS: &str =
     "access_key_id, wrapped_secret, account, principal_arn, created, active, user_name";
@@ -170,83 +166,14 @@ pub(crate) fn delete_access_key(conn: &mut Client, access_key_id: &str) -> Resul
     tx.commit().map_err(backend)
 }
 
-/// What users and roles share in storage.
-trait Principal: Serialize + DeserializeOwned {
-    const KIND: &'static str;
-    fn id(&self) -> &str;
-    fn account(&self) -> &str;
-    fn name(&self) -> &str;
-    fn revision(&self) -> u64;
-    fn set_revision(&mut self, revision: u64);
-    /// The change that announces the principal of this kind named `name`.
-    fn change(account: &str, name: &str) -> Change;
-}
-
-impl Principal for UserRecord {
-    const KIND: &'static str = USER;
-    fn id(&self) -> &str {
-        &self.user_id
-    }
-    fn account(&self) -> &str {
-        self.account.as_str()
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn revision(&self) -> u64 {
-        self.revision
-    }
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
-    fn change(account: &str, name: &str) -> Change {
-        Change::User {
-            account: account.to_owned(),
-            name: name.to_ascii_lowercase(),
-        }
-    }
-}
-
-impl Principal for RoleRecord {
-    const KIND: &'static str = ROLE;
-    fn id(&self) -> &str {
-        &self.role_id
-    }
-    fn account(&self) -> &str {
-        self.account.as_str()
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn revision(&self) -> u64 {
-        self.revision
-    }
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
-    fn change(account: &str, name: &str) -> Change {
-        Change::Role {
-            account: account.to_owned(),
-            name: name.to_ascii_lowercase(),
-        }
-    }
-}
-
 /// The record in a `SELECT doc, revision` row.
 fn decode<P: Principal>(row: &Row) -> Result<P, StoreError> {
     let doc: &str = row.try_get(0).map_err(backend)?;
-    let mut record: P =
-        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    record.set_revision(revision_of(row.try_get(1).map_err(backend)?)?);
-    Ok(record)
-}
-
-fn encode<P: Principal>(record: &P) -> Result<String, StoreError> {
-    serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))
+    decode_principal(doc, row.try_get(1).map_err(backend)?)
 }
 
 fn create<P: Principal>(conn: &mut Client, record: &P) -> Result<u64, StoreError> {
-    let doc = encode(record)?;
+    let doc = encode_principal(record)?;
     let mut tx = conn.transaction().map_err(backend)?;
     tx.execute(
         "INSERT INTO iam_principals (id, kind, account, name, revision, doc) VALUES ($1, $2, $3, $4, 1, $5)",
@@ -282,7 +209,7 @@ fn get<P: Principal>(
 /// Replaces the principal with the record's id if it is still at the record's revision.
 /// Returns the name it had.
 fn update_in<P: Principal>(tx: &mut Transaction<'_>, record: &P) -> Result<String, StoreError> {
-    let doc = encode(record)?;
+    let doc = encode_principal(record)?;
     let stored = tx
         .query_opt(
             "SELECT name, revision FROM iam_principals WHERE id = $1 AND kind = $2 AND account = $3 FOR UPDATE",

@@ -13,21 +13,14 @@ use postgres::error::SqlState;
 use postgres::{Client, Transaction};
 use uuid::Uuid;
 
-use crate::postgres::{backend, is_unique_violation, notify, parse_uuid, revision_of};
+use crate::postgres::{backend, is_unique_violation, notify};
+use crate::records::{
+    alias_exists, alias_name_not_found, alias_not_found, alias_target_missing, decode_key,
+    encode_key, parse_uuid,
+};
 
 pub(crate) fn is_foreign_key_violation(err: &postgres::Error) -> bool {
     err.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
-}
-
-fn decode_key(doc: &str, revision: i64) -> Result<KeyRecord, StoreError> {
-    let mut key: KeyRecord =
-        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    key.revision = revision_of(revision)?;
-    Ok(key)
-}
-
-fn encode_key(key: &KeyRecord) -> Result<String, StoreError> {
-    serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// The key's document and revision in a `SELECT doc, revision` row.
@@ -277,12 +270,9 @@ pub(crate) fn create_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(),
     )
     .map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::AlreadyExists(format!(
-                "An alias with the name {} already exists",
-                alias.arn()
-            ))
+            alias_exists(alias)
         } else if is_foreign_key_violation(&e) {
-            StoreError::NotFound(format!("Key '{}' does not exist", alias.target))
+            alias_target_missing(alias)
         } else {
             backend(e)
         }
@@ -309,10 +299,7 @@ pub(crate) fn update_alias(conn: &mut Client, alias: &AliasRecord) -> Result<(),
         )
         .map_err(backend)?;
     if changed == 0 {
-        return Err(StoreError::NotFound(format!(
-            "Alias {} is not found.",
-            alias.arn()
-        )));
+        return Err(alias_not_found(alias));
     }
     notify(
         &mut tx,
@@ -335,9 +322,7 @@ pub(crate) fn delete_alias(
         )
         .map_err(backend)?;
     if changed == 0 {
-        return Err(StoreError::NotFound(format!(
-            "Alias arn:aws:kms:{region}:{account}:{name} is not found."
-        )));
+        return Err(alias_name_not_found(account, region, name));
     }
     notify(&mut tx, &[alias_change(account, region, name)])?;
     tx.commit().map_err(backend)

@@ -16,7 +16,10 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Row, Transaction};
 use uuid::Uuid;
 
-use crate::postgres::{backend, is_unique_violation, notify, parse_uuid, revision_of};
+use crate::postgres::{backend, is_unique_violation, notify};
+use crate::records::{
+    decode_secret, name_taken, parse_uuid, secret_doc, secret_update, wrong_cursor,
+};
 
 /// The primary key of `secrets`, as PostgreSQL names the constraint.
 const SECRETS_PKEY: &str = "secrets_pkey";
@@ -27,41 +30,10 @@ const GET_BY_NAME: &str =
 const VALUE: &str = "SELECT encrypted_data_key, ciphertext, is_binary FROM secret_values WHERE secret_id = $1 AND version_id = $2";
 const INSERT_VALUE: &str = "INSERT INTO secret_values (secret_id, version_id, encrypted_data_key, ciphertext, is_binary) VALUES ($1, $2, $3, $4, $5)";
 
-fn decode(doc: &str, revision: i64) -> Result<SecretRecord, StoreError> {
-    let mut secret: SecretRecord =
-        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    secret.revision = revision_of(revision)?;
-    Ok(secret)
-}
-
 /// A row of `doc, revision`.
 fn decode_row(row: &Row) -> Result<SecretRecord, StoreError> {
     let doc: &str = row.try_get(0).map_err(backend)?;
-    decode(doc, row.try_get(1).map_err(backend)?)
-}
-
-fn encode(secret: &SecretRecord) -> Result<String, StoreError> {
-    serde_json::to_string(secret).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// The message of AWS's `ResourceExistsException` for a taken name.
-fn name_taken(secret: &SecretRecord) -> StoreError {
-    StoreError::AlreadyExists(format!(
-        "The operation failed because the secret {} already exists.",
-        secret.name
-    ))
-}
-
-/// A value row names its secret itself; one naming another secret would silently land
-/// there, so it is refused.
-fn check_owner(secret: &SecretRecord, row: &SecretValueRow) -> Result<(), StoreError> {
-    if row.secret_id != secret.id {
-        return Err(StoreError::Backend(format!(
-            "value of version {} belongs to secret {}, not {}",
-            row.version_id, row.secret_id, secret.id
-        )));
-    }
-    Ok(())
+    decode_secret(doc, row.try_get(1).map_err(backend)?)
 }
 
 /// Inserts one version's value; a version id the secret already has a value for is a
@@ -93,10 +65,7 @@ pub(crate) fn create(
     secret: &SecretRecord,
     values: &[SecretValueRow],
 ) -> Result<u64, StoreError> {
-    let doc = encode(secret)?;
-    for row in values {
-        check_owner(secret, row)?;
-    }
+    let doc = secret_doc(secret, values)?;
     let id = secret.id.to_string();
     let due_at = secret.deletion_date.map(|d| d.0);
     let mut tx = conn.transaction().map_err(backend)?;
@@ -164,11 +133,7 @@ pub(crate) fn update(
     new_values: &[SecretValueRow],
     removed_versions: &[String],
 ) -> Result<u64, StoreError> {
-    let doc = encode(secret)?;
-    let revision = i64::try_from(secret.revision).map_err(|_| StoreError::Conflict)?;
-    for row in new_values {
-        check_owner(secret, row)?;
-    }
+    let (doc, revision) = secret_update(secret, new_values)?;
     let id = secret.id.to_string();
     let due_at = secret.deletion_date.map(|d| d.0);
     let mut tx = conn.transaction().map_err(backend)?;
@@ -319,10 +284,6 @@ pub(crate) fn page(
         .iter()
         .map(decode_row)
         .collect()
-}
-
-fn wrong_cursor() -> StoreError {
-    StoreError::Backend("a secret cursor of another order".into())
 }
 
 pub(crate) fn due(conn: &mut Client, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {

@@ -14,6 +14,10 @@ use keyward_core::{Store, StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
+use crate::records::{
+    alias_exists, alias_name_not_found, alias_not_found, alias_target_missing, decode_key,
+    encode_key, parse_uuid,
+};
 use crate::sqlite_schema::MIGRATIONS;
 use crate::{sqlite_audit, sqlite_grants, sqlite_iam, sqlite_secrets};
 
@@ -29,22 +33,6 @@ pub(crate) fn is_unique_violation(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _)
         if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-}
-
-fn decode_key(doc: &str, revision: i64) -> Result<KeyRecord, StoreError> {
-    let mut key: KeyRecord =
-        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    key.revision =
-        u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))?;
-    Ok(key)
-}
-
-fn encode_key(key: &KeyRecord) -> Result<String, StoreError> {
-    serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl SqliteStore {
@@ -329,9 +317,9 @@ impl Store for SqliteStore {
         )
         .map_err(|e| {
             if is_unique_violation(&e) {
-                StoreError::AlreadyExists(format!("An alias with the name {} already exists", alias.arn()))
+                alias_exists(alias)
             } else if matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) {
-                StoreError::NotFound(format!("Key '{}' does not exist", alias.target))
+                alias_target_missing(alias)
             } else {
                 backend(e)
             }
@@ -348,10 +336,7 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "Alias {} is not found.",
-                alias.arn()
-            )));
+            return Err(alias_not_found(alias));
         }
         Ok(())
     }
@@ -365,9 +350,7 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "Alias arn:aws:kms:{region}:{account}:{name} is not found."
-            )));
+            return Err(alias_name_not_found(account, region, name));
         }
         Ok(())
     }

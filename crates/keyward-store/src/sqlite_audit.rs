@@ -11,13 +11,11 @@ use keyward_core::{StoreError, UnixMillis};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use crate::records::{
+    decode_checkpoint, encode_checkpoint, from_sql_seq, range_bounds, to_hash, to_sql_seq,
+    AUDIT_CHECKPOINT, AUDIT_HEAD,
+};
 use crate::sqlite::{backend, is_unique_violation};
-
-/// The `meta` entry of the last pruning: 8-byte big-endian seq ‖ 32-byte hash.
-const CHECKPOINT: &str = "audit-checkpoint";
-/// The `meta` entry of the newest event, written with every append in the same form: a
-/// chain whose newest events were deleted no longer reaches it.
-pub(crate) const HEAD: &str = "audit-head";
 
 macro_rules! event_columns {
     () => {
@@ -85,39 +83,6 @@ fn lookup_sql(attribute: Option<AuditAttribute>) -> &'static str {
     }
 }
 
-fn to_sql_seq(seq: u64) -> Result<i64, StoreError> {
-    i64::try_from(seq)
-        .map_err(|_| StoreError::Backend(format!("audit sequence number {seq} is out of range")))
-}
-
-fn from_sql_seq(seq: i64) -> Result<u64, StoreError> {
-    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit sequence number {seq}")))
-}
-
-fn to_hash(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes)
-        .map_err(|b| StoreError::Corrupt(format!("audit hash of {} bytes", b.len())))
-}
-
-fn encode_checkpoint(checkpoint: &Checkpoint) -> Vec<u8> {
-    let mut out = Vec::with_capacity(40);
-    out.extend_from_slice(&checkpoint.seq.to_be_bytes());
-    out.extend_from_slice(&checkpoint.hash);
-    out
-}
-
-fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("audit checkpoint of {} bytes", bytes.len()));
-    if bytes.len() != 40 {
-        return Err(corrupt());
-    }
-    let (seq, hash) = bytes.split_at(8);
-    Ok(Checkpoint {
-        seq: u64::from_be_bytes(seq.try_into().map_err(|_| corrupt())?),
-        hash: hash.try_into().map_err(|_| corrupt())?,
-    })
-}
-
 /// An event as read from its row, before its resources are attached.
 struct Stored {
     seq: i64,
@@ -164,7 +129,7 @@ fn checkpoint_in(conn: &Connection) -> Result<Checkpoint, StoreError> {
     let stored: Option<Vec<u8>> = conn
         .prepare_cached("SELECT value FROM meta WHERE name = ?1")
         .map_err(backend)?
-        .query_row([CHECKPOINT], |r| r.get(0))
+        .query_row([AUDIT_CHECKPOINT], |r| r.get(0))
         .optional()
         .map_err(backend)?;
     stored.map_or(Ok(Checkpoint::GENESIS), |bytes| decode_checkpoint(&bytes))
@@ -176,7 +141,7 @@ fn head_in(conn: &Connection) -> Result<Checkpoint, StoreError> {
     let recorded: Option<Vec<u8>> = conn
         .prepare_cached("SELECT value FROM meta WHERE name = ?1")
         .map_err(backend)?
-        .query_row([HEAD], |r| r.get(0))
+        .query_row([AUDIT_HEAD], |r| r.get(0))
         .optional()
         .map_err(backend)?;
     if let Some(bytes) = recorded {
@@ -258,7 +223,7 @@ pub(crate) fn append(conn: &mut Connection, events: &[ChainedEvent]) -> Result<(
         };
         tx.execute(
             "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            params![HEAD, encode_checkpoint(&head)],
+            params![AUDIT_HEAD, encode_checkpoint(&head)],
         )
         .map_err(backend)?;
     }
@@ -348,13 +313,9 @@ pub(crate) fn range(
     after_seq: u64,
     limit: usize,
 ) -> Result<Vec<ChainedEvent>, StoreError> {
-    let Ok(after) = i64::try_from(after_seq) else {
+    let Some((after, limit)) = range_bounds(after_seq, limit) else {
         return Ok(Vec::new());
     };
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = conn.transaction().map_err(backend)?;
     let mut events = {
         let mut stmt = tx.prepare_cached(RANGE).map_err(backend)?;
@@ -435,7 +396,7 @@ pub(crate) fn prune(conn: &mut Connection, before: UnixMillis) -> Result<Checkpo
         .map_err(backend)?;
     tx.execute(
         "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        params![CHECKPOINT, encode_checkpoint(&checkpoint)],
+        params![AUDIT_CHECKPOINT, encode_checkpoint(&checkpoint)],
     )
     .map_err(backend)?;
     tx.commit().map_err(backend)?;
@@ -447,21 +408,6 @@ pub(crate) fn prune(conn: &mut Connection, before: UnixMillis) -> Result<Checkpo
 mod tests {
     use super::*;
     use crate::SqliteStore;
-
-    #[test]
-    fn a_checkpoint_round_trips_and_a_bad_one_is_corrupt() {
-        let cp = Checkpoint {
-            seq: 0x0102_0304_0506_0708,
-            hash: [9; 32],
-        };
-        let bytes = encode_checkpoint(&cp);
-        assert_eq!(&bytes[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(decode_checkpoint(&bytes).unwrap(), cp);
-        assert!(matches!(
-            decode_checkpoint(&bytes[..39]),
-            Err(StoreError::Corrupt(_))
-        ));
-    }
 
     /// Every lookup walks an index in seq order and stops at the limit: no table scan, no
     /// sort of the matches.

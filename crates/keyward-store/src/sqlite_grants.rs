@@ -8,11 +8,8 @@ use keyward_core::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Params};
 use uuid::Uuid;
 
+use crate::records::{decode_grant, encode_grant};
 use crate::sqlite::{backend, is_unique_violation};
-
-fn decode(doc: &str) -> Result<GrantRecord, StoreError> {
-    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
 
 fn is_foreign_key_violation(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _)
@@ -28,11 +25,12 @@ fn query(
     let rows = stmt
         .query_map(params, |r| r.get::<_, String>(0))
         .map_err(backend)?;
-    rows.map(|doc| decode(&doc.map_err(backend)?)).collect()
+    rows.map(|doc| decode_grant(&doc.map_err(backend)?))
+        .collect()
 }
 
 pub(crate) fn create(conn: &Connection, grant: &GrantRecord) -> Result<(), StoreError> {
-    let doc = serde_json::to_string(grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let doc = encode_grant(grant)?;
     conn.execute(
         "INSERT INTO grants (key_id, grant_id, account, retiring_principal, created, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -77,7 +75,7 @@ pub(crate) fn get(
         )
         .optional()
         .map_err(backend)?;
-    doc.as_deref().map(decode).transpose()
+    doc.as_deref().map(decode_grant).transpose()
 }
 
 pub(crate) fn delete(conn: &Connection, key_id: &Uuid, grant_id: &str) -> Result<(), StoreError> {

@@ -8,13 +8,9 @@ use keyward_core::iam::{RoleRecord, UserRecord};
 use keyward_core::store::AccessKeyRow;
 use keyward_core::{StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
+use crate::records::{decode_principal, encode_principal, Principal, USER};
 use crate::sqlite::{backend, is_unique_violation};
-
-const USER: &str = "user";
-const ROLE: &str = "role";
 
 const ACCESS_KEY_COLUMNS: &str =
     "access_key_id, wrapped_secret, account, principal_arn, created, active, user_name";
@@ -140,69 +136,8 @@ pub(crate) fn delete_access_key(conn: &Connection, access_key_id: &str) -> Resul
     Ok(())
 }
 
-/// What users and roles share in storage.
-trait Principal: Serialize + DeserializeOwned {
-    const KIND: &'static str;
-    fn id(&self) -> &str;
-    fn account(&self) -> &str;
-    fn name(&self) -> &str;
-    fn revision(&self) -> u64;
-    fn set_revision(&mut self, revision: u64);
-}
-
-impl Principal for UserRecord {
-    const KIND: &'static str = USER;
-    fn id(&self) -> &str {
-        &self.user_id
-    }
-    fn account(&self) -> &str {
-        self.account.as_str()
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn revision(&self) -> u64 {
-        self.revision
-    }
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
-}
-
-impl Principal for RoleRecord {
-    const KIND: &'static str = ROLE;
-    fn id(&self) -> &str {
-        &self.role_id
-    }
-    fn account(&self) -> &str {
-        self.account.as_str()
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn revision(&self) -> u64 {
-        self.revision
-    }
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
-}
-
-fn decode<P: Principal>(doc: &str, revision: i64) -> Result<P, StoreError> {
-    let mut record: P =
-        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    record.set_revision(
-        u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))?,
-    );
-    Ok(record)
-}
-
-fn encode<P: Principal>(record: &P) -> Result<String, StoreError> {
-    serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 fn create<P: Principal>(conn: &Connection, record: &P) -> Result<u64, StoreError> {
-    let doc = encode(record)?;
+    let doc = encode_principal(record)?;
     conn.execute(
         "INSERT INTO iam_principals (id, kind, account, name, revision, doc) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
         params![record.id(), P::KIND, record.account(), record.name(), doc],
@@ -230,14 +165,14 @@ fn get<P: Principal>(
         )
         .optional()
         .map_err(backend)?;
-    row.map(|(doc, revision)| decode(&doc, revision))
+    row.map(|(doc, revision)| decode_principal(&doc, revision))
         .transpose()
 }
 
 /// Replaces the principal with the record's id if it is still at the record's revision.
 /// Returns the name it had.
 fn update_in<P: Principal>(tx: &Transaction<'_>, record: &P) -> Result<String, StoreError> {
-    let doc = encode(record)?;
+    let doc = encode_principal(record)?;
     let stored: Option<(String, i64)> = tx
         .query_row(
             "SELECT name, revision FROM iam_principals WHERE id = ?1 AND kind = ?2 AND account = ?3",
@@ -296,7 +231,7 @@ fn list<P: Principal>(conn: &Connection, account: &str) -> Result<Vec<P>, StoreE
         .map_err(backend)?;
     rows.map(|row| {
         let (doc, revision) = row.map_err(backend)?;
-        decode(&doc, revision)
+        decode_principal(&doc, revision)
     })
     .collect()
 }

@@ -8,39 +8,10 @@ use keyward_core::{StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::sqlite::{backend, is_unique_violation, parse_uuid};
-
-fn decode(doc: &str, revision: i64) -> Result<SecretRecord, StoreError> {
-    let mut secret: SecretRecord =
-        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    secret.revision =
-        u64::try_from(revision).map_err(|_| StoreError::Corrupt("negative revision".into()))?;
-    Ok(secret)
-}
-
-fn encode(secret: &SecretRecord) -> Result<String, StoreError> {
-    serde_json::to_string(secret).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// The message of AWS's `ResourceExistsException` for a taken name.
-fn name_taken(secret: &SecretRecord) -> StoreError {
-    StoreError::AlreadyExists(format!(
-        "The operation failed because the secret {} already exists.",
-        secret.name
-    ))
-}
-
-/// A value row names its secret itself; one naming another secret would silently land
-/// there, so it is refused.
-fn check_owner(secret: &SecretRecord, row: &SecretValueRow) -> Result<(), StoreError> {
-    if row.secret_id != secret.id {
-        return Err(StoreError::Backend(format!(
-            "value of version {} belongs to secret {}, not {}",
-            row.version_id, row.secret_id, secret.id
-        )));
-    }
-    Ok(())
-}
+use crate::records::{
+    decode_secret, name_taken, parse_uuid, secret_doc, secret_update, wrong_cursor,
+};
+use crate::sqlite::{backend, is_unique_violation};
 
 fn insert_value(conn: &Connection, row: &SecretValueRow) -> Result<(), StoreError> {
     conn.execute(
@@ -68,10 +39,7 @@ pub(crate) fn create(
     secret: &SecretRecord,
     values: &[SecretValueRow],
 ) -> Result<u64, StoreError> {
-    let doc = encode(secret)?;
-    for row in values {
-        check_owner(secret, row)?;
-    }
+    let doc = secret_doc(secret, values)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
@@ -112,7 +80,7 @@ pub(crate) fn get(conn: &Connection, id: &Uuid) -> Result<Option<SecretRecord>, 
         )
         .optional()
         .map_err(backend)?;
-    row.map(|(doc, revision)| decode(&doc, revision))
+    row.map(|(doc, revision)| decode_secret(&doc, revision))
         .transpose()
 }
 
@@ -130,7 +98,7 @@ pub(crate) fn get_by_name(
         )
         .optional()
         .map_err(backend)?;
-    row.map(|(doc, revision)| decode(&doc, revision))
+    row.map(|(doc, revision)| decode_secret(&doc, revision))
         .transpose()
 }
 
@@ -142,11 +110,7 @@ pub(crate) fn update(
     new_values: &[SecretValueRow],
     removed_versions: &[String],
 ) -> Result<u64, StoreError> {
-    let doc = encode(secret)?;
-    let revision = i64::try_from(secret.revision).map_err(|_| StoreError::Conflict)?;
-    for row in new_values {
-        check_owner(secret, row)?;
-    }
+    let (doc, revision) = secret_update(secret, new_values)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
@@ -218,7 +182,7 @@ pub(crate) fn list(
         .map_err(backend)?;
     rows.map(|row| {
         let (doc, revision) = row.map_err(backend)?;
-        decode(&doc, revision)
+        decode_secret(&doc, revision)
     })
     .collect()
 }
@@ -285,13 +249,9 @@ pub(crate) fn page(
         .map_err(backend)?;
     rows.map(|row| {
         let (doc, revision) = row.map_err(backend)?;
-        decode(&doc, revision)
+        decode_secret(&doc, revision)
     })
     .collect()
-}
-
-fn wrong_cursor() -> StoreError {
-    StoreError::Backend("a secret cursor of another order".into())
 }
 
 pub(crate) fn due(conn: &Connection, now: UnixMillis) -> Result<Vec<Uuid>, StoreError> {
