@@ -120,10 +120,7 @@ async fn rotation_keeps_old_ciphertexts_and_scheduler_rotates_when_due() {
         .await
         .unwrap();
 
-    let real_now = server.clock.now();
-    server.clock.advance_days(91);
-    let report = keyward_server::jobs::run_once(&server.state).await.unwrap();
-    server.clock.set(real_now);
+    let report = server.run_jobs_days_later(91).await;
     assert_eq!(report.rotated, 1);
 
     let rotations = kms

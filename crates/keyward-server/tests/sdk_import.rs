@@ -83,9 +83,7 @@ async fn imported_material_works_until_it_expires_and_comes_back_on_reimport() {
         .unwrap()
         .clone();
 
-    server.clock.advance_days(11);
-    let report = keyward_server::jobs::run_once(&server.state).await.unwrap();
-    server.clock.set(now);
+    let report = server.run_jobs_days_later(11).await;
     assert_eq!(report.expired, 1);
     let meta = kms.describe_key().key_id(&key_id).send().await.unwrap();
     assert_eq!(
@@ -260,9 +258,7 @@ async fn each_material_version_expires_at_its_own_valid_to() {
     let pass = |n: u32| {
         let server = &server;
         async move {
-            server.clock.advance_days(n);
-            let report = keyward_server::jobs::run_once(&server.state).await.unwrap();
-            server.clock.set(now);
+            let report = server.run_jobs_days_later(n).await;
             report.expired
         }
     };

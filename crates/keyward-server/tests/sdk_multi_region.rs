@@ -8,20 +8,12 @@ mod common;
 
 use aws_sdk_kms::primitives::Blob;
 use common::start;
-use keyward_core::Clock;
-
-fn client_in(server: &common::Server, region: &'static str) -> aws_sdk_kms::Client {
-    let config = aws_sdk_kms::config::Builder::from(&server.sdk_config)
-        .region(aws_config::Region::new(region))
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
 
 #[tokio::test]
 async fn jobs_rotate_replicas_with_their_primary_and_forget_deleted_replicas() {
     let server = start().await;
     let east = &server.client;
-    let eu = client_in(&server, "eu-west-1");
+    let eu = server.kms_in("eu-west-1");
     let key_id = east
         .create_key()
         .multi_region(true)
@@ -53,10 +45,7 @@ async fn jobs_rotate_replicas_with_their_primary_and_forget_deleted_replicas() {
         .await
         .unwrap();
 
-    let real_now = server.clock.now();
-    server.clock.advance_days(91);
-    let report = keyward_server::jobs::run_once(&server.state).await.unwrap();
-    server.clock.set(real_now);
+    let report = server.run_jobs_days_later(91).await;
     // Only the primary rotates on schedule; the replica gets the version from it.
     assert_eq!(report.rotated, 1);
 
@@ -89,9 +78,7 @@ async fn jobs_rotate_replicas_with_their_primary_and_forget_deleted_replicas() {
         .send()
         .await
         .unwrap();
-    server.clock.advance_days(8);
-    let report = keyward_server::jobs::run_once(&server.state).await.unwrap();
-    server.clock.set(real_now);
+    let report = server.run_jobs_days_later(8).await;
     assert_eq!(report.deleted, 1);
     let described = east.describe_key().key_id(&key_id).send().await.unwrap();
     let config = described

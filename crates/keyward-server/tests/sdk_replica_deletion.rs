@@ -10,13 +10,6 @@ use aws_sdk_kms::types::KeyState;
 use common::start;
 use keyward_core::Clock;
 
-fn client_in(server: &common::Server, region: &'static str) -> aws_sdk_kms::Client {
-    let config = aws_sdk_kms::config::Builder::from(&server.sdk_config)
-        .region(aws_config::Region::new(region))
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
-
 async fn state_of(kms: &aws_sdk_kms::Client, key_id: &str) -> Option<KeyState> {
     let out = kms.describe_key().key_id(key_id).send().await.ok()?;
     out.key_metadata().unwrap().key_state().cloned()
@@ -26,7 +19,7 @@ async fn state_of(kms: &aws_sdk_kms::Client, key_id: &str) -> Option<KeyState> {
 async fn the_last_replica_deleted_starts_the_primary_window() {
     let server = start().await;
     let east = &server.client;
-    let eu = client_in(&server, "eu-west-1");
+    let eu = server.kms_in("eu-west-1");
     let key_id = east
         .create_key()
         .multi_region(true)

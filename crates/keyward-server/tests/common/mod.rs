@@ -38,6 +38,24 @@ impl Server {
     pub fn back_to_real_time(&self) {
         self.clock.set(SystemClock.now());
     }
+
+    /// Runs the background jobs as they would run `days` from the clock's present, then
+    /// puts the clock back (requests are signed with the present).
+    pub async fn run_jobs_days_later(&self, days: u32) -> keyward_server::jobs::JobReport {
+        let now = self.clock.now();
+        self.clock.advance_days(days);
+        let report = keyward_server::jobs::run_once(&self.state).await.unwrap();
+        self.clock.set(now);
+        report
+    }
+
+    /// A KMS client for the server in another region (multi-Region keys).
+    pub fn kms_in(&self, region: &'static str) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::config::Builder::from(&self.sdk_config)
+            .region(aws_config::Region::new(region))
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
 }
 
 pub async fn start() -> Server {
