@@ -1,8 +1,7 @@
 """PostgreSQL storage (`--storage postgres://…`), beyond what the whole suite shows when it
 runs on PostgreSQL (scripts/test.sh runs it so, with KEYWARD_E2E_POSTGRES set): data that
 outlives the server process, the audit commands reading the chain from the database, a
-second node refused while several nodes are not supported, and a URL that does not
-connect, and `keyward migrate`. Skipped in the SQLite run."""
+URL that does not connect, and `keyward migrate` (several nodes: test_cluster.py). Skipped in the SQLite run."""
 
 from __future__ import annotations
 
@@ -54,24 +53,6 @@ def test_keys_secrets_and_audit_live_in_the_database(keyward, tmp_path, sensitiv
     # The password in the URL is never printed.
     assert "pw-not-for-logs" not in srv.log_text()
     assert "keyward:***@" in srv.log_text()
-
-
-def test_a_second_node_on_the_same_database_is_refused(keyward, tmp_path):
-    url = fresh_postgres_database()
-    first = keyward(name="pg-first", env={"KEYWARD_STORAGE": url})
-    key_file = tmp_path / "root.key"
-    key_file.write_text((first.data_dir / "root.key").read_text())
-    second_dir = tmp_path / "second"
-    second_dir.mkdir()
-    done = subprocess.run(
-        [str(keyward_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(second_dir),
-         "--storage", url, "--root-key-file", str(key_file)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
-    assert done.returncode != 0
-    assert "another keyward server is already using this PostgreSQL database" in done.stderr
-    # The first node is untouched.
-    assert make_kms(first).list_keys()["Keys"] is not None
 
 
 def test_a_wrong_root_key_or_url_is_refused_at_start(keyward, tmp_path):

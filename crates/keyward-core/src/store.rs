@@ -200,6 +200,13 @@ pub trait Store: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Whether this process may run the background jobs now. Where several processes
+    /// share the store, exactly one holds the right at a time and it passes to another
+    /// when the holder goes away; a single-process backend always holds it.
+    fn hold_job_lock(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Installation-wide values (the root key check, the schema's owner, …).
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores `value` unless `name` is set; returns the value that is stored afterwards.
@@ -243,6 +250,12 @@ pub trait Store: Send + Sync + 'static {
     /// Points an existing alias at another key (`NotFound` if there is no such alias).
     fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
     fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError>;
+    fn get_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError>;
     /// Every alias of every account and region, ordered by account, region and name.
     fn all_aliases(&self) -> Result<Vec<AliasRecord>, StoreError>;
 

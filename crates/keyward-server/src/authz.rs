@@ -3,6 +3,7 @@
 //! cached and dropped when IAM changes them, so the hot path reads no database.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keyward_core::policy::{
@@ -32,6 +33,9 @@ pub(crate) struct PrincipalCache {
     users: PrincipalMap,
     roles: PrincipalMap,
     resource_policies: RwLock<HashMap<String, Arc<PolicyDocument>>>,
+    /// Bumped by every invalidation, so a load that raced with a change never caches what
+    /// it read before the change.
+    epoch: AtomicU64,
 }
 
 /// Bound on cached resource policies; the cache starts over when it is reached.
@@ -55,14 +59,26 @@ fn compile(name: &str, owner: &str, text: &str) -> Option<Arc<PolicyDocument>> {
 
 impl PrincipalCache {
     pub fn forget_user(&self, account: &str, name: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut map) = self.users.write() {
             map.remove(&cache_key(account, name));
         }
     }
 
     pub fn forget_role(&self, account: &str, name: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut map) = self.roles.write() {
             map.remove(&cache_key(account, name));
+        }
+    }
+
+    /// Forgets every user and role.
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for map in [&self.users, &self.roles] {
+            if let Ok(mut map) = map.write() {
+                map.clear();
+            }
         }
     }
 }
@@ -116,6 +132,7 @@ impl AppState {
         if let Some(hit) = map.read().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(hit);
         }
+        let epoch = cache.epoch.load(Ordering::SeqCst);
         let (account, name) = (account.to_owned(), name.to_owned());
         let loaded = self
             .blocking(move |inner| {
@@ -144,7 +161,9 @@ impl AppState {
             })
             .await?;
         if let Ok(mut map) = map.write() {
-            map.insert(key, loaded.clone());
+            if cache.epoch.load(Ordering::SeqCst) == epoch {
+                map.insert(key, loaded.clone());
+            }
         }
         Ok(loaded)
     }

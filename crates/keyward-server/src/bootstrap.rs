@@ -200,21 +200,6 @@ pub fn open_store(storage: &Storage, data_dir: &Path) -> Result<Arc<dyn Store>, 
     })
 }
 
-/// Opens the store a server runs on: as [`open_store`], and on PostgreSQL it also claims
-/// the database for this node alone (several nodes need cross-node cache invalidation,
-/// which is not built yet).
-fn open_server_store(storage: &Storage, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match storage {
-        Storage::Sqlite => open_store(storage, data_dir)?,
-        Storage::Postgres(url) => {
-            tracing::info!(storage = %storage.describe(), "opening the store");
-            let store = PostgresStore::connect(url)?;
-            store.claim_single_node()?;
-            Arc::new(store)
-        }
-    })
-}
-
 /// Opens (or initializes) the data directory and builds the server state.
 pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
     let config = config.clone();
@@ -227,7 +212,7 @@ pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
 pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
     create_data_dir(&config.data_dir)?;
     let root = load_root_key(config)?;
-    let store = open_server_store(&config.storage, &config.data_dir)?;
+    let store = open_store(&config.storage, &config.data_dir)?;
     let check = root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)?;
     let stored_check = store.put_meta_if_absent(ROOT_CHECK, &check)?;
     if root.unwrap_material(ROOT_CHECK_AAD, &stored_check).is_err() {

@@ -227,6 +227,31 @@ impl AliasCache {
         }
     }
 
+    /// Reads one alias again from the store (another node changed it).
+    pub fn refresh(
+        &self,
+        store: &dyn Store,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<(), KmsError> {
+        match store.get_alias(account, region, name)? {
+            Some(alias) => self.put(alias),
+            None => self.remove(account, region, name),
+        }
+        Ok(())
+    }
+
+    /// Reads every alias again from the store.
+    pub fn reload(&self, store: &dyn Store) -> Result<(), KmsError> {
+        let fresh = Self::load(store)?;
+        let map = fresh.map.into_inner().unwrap_or_default();
+        if let Ok(mut current) = self.map.write() {
+            *current = map;
+        }
+        Ok(())
+    }
+
     pub fn remove_for_key(&self, target: &Uuid) {
         if let Ok(mut map) = self.map.write() {
             map.retain(|_, a| a.target != *target);

@@ -43,10 +43,14 @@ pub(crate) async fn run_periodically(state: AppState, interval: Duration) {
     }
 }
 
-/// One pass over every key that is due at the clock's current time.
+/// One pass over every key that is due at the clock's current time, on the node that
+/// holds the store's jobs lock (any other node does nothing and reports nothing).
 pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
     state
         .blocking(|inner| {
+            if !inner.store.hold_job_lock()? {
+                return Ok(JobReport::default());
+            }
             let now = inner.clock.now();
             let mut report = JobReport::default();
             for id in inner.store.keys_due(now)? {

@@ -9,6 +9,7 @@ mod authz;
 mod bindings;
 mod bootstrap;
 mod cache;
+mod changes;
 mod cloudtrail;
 pub mod config;
 mod errors;

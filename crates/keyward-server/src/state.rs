@@ -38,9 +38,11 @@ impl AppState {
         clock: Arc<dyn Clock>,
         audit_retention_days: Option<u32>,
     ) -> Result<Self, KmsError> {
+        // Opened before any cache is filled, so that no change slips between the two.
+        let feed = store.changes()?;
         let aliases = AliasCache::load(store.as_ref())?;
         let audit = crate::audit::writer::AuditWriter::start(store.clone())?;
-        Ok(Self {
+        let state = Self {
             inner: Arc::new(Inner {
                 store,
                 root,
@@ -55,7 +57,13 @@ impl AppState {
                 audit_retention_days,
                 managed_keys: tokio::sync::Mutex::new(()),
             }),
-        })
+        };
+        if let Some(feed) = feed {
+            crate::changes::follow(&state.inner, feed).map_err(|e| {
+                KmsError::Internal(format!("cannot start following the store's changes: {e}"))
+            })?;
+        }
+        Ok(state)
     }
 
     pub fn account(&self) -> &AccountId {

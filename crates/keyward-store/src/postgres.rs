@@ -36,7 +36,7 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use uuid::Uuid;
 
-use crate::postgres_schema::{MIGRATIONS, MIGRATION_LOCK, NODE_LOCK};
+use crate::postgres_schema::{JOBS_LOCK, MIGRATIONS, MIGRATION_LOCK};
 use crate::{postgres_audit, postgres_grants, postgres_iam, postgres_keys, postgres_secrets};
 
 type Manager = PostgresConnectionManager<NoTls>;
@@ -47,10 +47,28 @@ const POOL_SIZE: u32 = 16;
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct PostgresStore {
-    pool: Pool<Manager>,
-    /// The session that holds the single-node lock, once claimed ([`Self::claim_single_node`]).
-    node_lock: std::sync::Mutex<Option<postgres::Client>>,
+    /// Always `Some` until the store is dropped (see its `Drop`).
+    pool: Option<Pool<Manager>>,
+    /// The session that holds the jobs lock, while this process holds it
+    /// ([`Store::hold_job_lock`]).
+    jobs_lock: std::sync::Mutex<Option<postgres::Client>>,
     config: postgres::Config,
+}
+
+/// A synchronous `postgres::Client` closes its connection by blocking on its own runtime,
+/// which panics on a thread that drives a tokio runtime — where a server drops its state.
+/// So the pool and the jobs-lock session are closed on a thread of their own.
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        let pool = self.pool.take();
+        let held = self.jobs_lock.get_mut().ok().and_then(Option::take);
+        let closing = std::thread::Builder::new()
+            .name("keyward-pg-close".into())
+            .spawn(move || drop((pool, held)));
+        if let Err(err) = closing {
+            tracing::warn!(error = %err, "cannot start a thread to close PostgreSQL connections");
+        }
+    }
 }
 
 pub(crate) fn backend(err: postgres::Error) -> StoreError {
@@ -283,8 +301,8 @@ impl PostgresStore {
             .build(manager)
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
         let store = Self {
-            pool,
-            node_lock: std::sync::Mutex::new(None),
+            pool: Some(pool),
+            jobs_lock: std::sync::Mutex::new(None),
             config,
         };
         store.migrate()?;
@@ -325,34 +343,6 @@ impl PostgresStore {
         Ok(known - applied)
     }
 
-    /// Makes this process the only server node on the database, for as long as it runs:
-    /// a session-level advisory lock on a connection of its own. Until changes made on
-    /// one node reach the caches of the others, a second node would serve stale keys,
-    /// grants and policies, so it is refused at start instead.
-    pub fn claim_single_node(&self) -> Result<(), StoreError> {
-        let mut held = self
-            .node_lock
-            .lock()
-            .map_err(|_| StoreError::Backend("node lock poisoned".into()))?;
-        if held.is_some() {
-            return Ok(());
-        }
-        let mut client = self.config.connect(NoTls).map_err(backend)?;
-        let claimed: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&NODE_LOCK])
-            .map_err(backend)?
-            .get(0);
-        if !claimed {
-            return Err(StoreError::Backend(
-                "another keyward server is already using this PostgreSQL database; \
-                 several nodes on one database are not supported yet"
-                    .into(),
-            ));
-        }
-        *held = Some(client);
-        Ok(())
-    }
-
     /// A new feed of the changes committed to this database by any node (this one
     /// included), on a connection of its own; see [`Store::changes`].
     fn open_feed(&self) -> Result<PostgresFeed, StoreError> {
@@ -371,12 +361,41 @@ impl PostgresStore {
 
     pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the store is closed".into()))?
             .get()
             .map_err(|e| StoreError::Backend(format!("no PostgreSQL connection: {e}")))
     }
 }
 
 impl Store for PostgresStore {
+    /// A session-level advisory lock on a connection of its own: held until that session
+    /// ends, which PostgreSQL notices when the process dies or its connection breaks.
+    /// Each call checks that the session is still alive (a lost session lost the lock)
+    /// and otherwise tries to take the lock, without waiting.
+    fn hold_job_lock(&self) -> Result<bool, StoreError> {
+        let mut held = self
+            .jobs_lock
+            .lock()
+            .map_err(|_| StoreError::Backend("jobs lock poisoned".into()))?;
+        if let Some(client) = held.as_mut() {
+            if !client.is_closed() && client.simple_query("SELECT 1").is_ok() {
+                return Ok(true);
+            }
+            tracing::warn!("lost the connection that held the jobs lock");
+            *held = None;
+        }
+        let mut client = self.config.connect(NoTls).map_err(backend)?;
+        let claimed: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&JOBS_LOCK])
+            .map_err(backend)?
+            .get(0);
+        if claimed {
+            *held = Some(client);
+        }
+        Ok(claimed)
+    }
+
     fn changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
         Ok(Some(Box::new(self.open_feed()?)))
     }
@@ -445,6 +464,15 @@ impl Store for PostgresStore {
 
     fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
         postgres_keys::delete_alias(&mut *self.conn()?, account, region, name)
+    }
+
+    fn get_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        postgres_keys::get_alias(&mut *self.conn()?, account, region, name)
     }
 
     fn all_aliases(&self) -> Result<Vec<AliasRecord>, StoreError> {

@@ -328,23 +328,43 @@ pub(crate) fn delete_alias(
     tx.commit().map_err(backend)
 }
 
+const ALIAS_COLUMNS: &str = "SELECT account, region, name, target, created, updated FROM aliases";
+
+fn alias_from_row(row: &postgres::Row) -> Result<AliasRecord, StoreError> {
+    let target: &str = row.try_get(3).map_err(backend)?;
+    Ok(AliasRecord {
+        account: row.try_get(0).map_err(backend)?,
+        region: row.try_get(1).map_err(backend)?,
+        name: row.try_get(2).map_err(backend)?,
+        target: parse_uuid(target)?,
+        created: UnixMillis(row.try_get(4).map_err(backend)?),
+        updated: UnixMillis(row.try_get(5).map_err(backend)?),
+    })
+}
+
+pub(crate) fn get_alias(
+    conn: &mut Client,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<AliasRecord>, StoreError> {
+    conn.query_opt(
+        &format!("{ALIAS_COLUMNS} WHERE account = $1 AND region = $2 AND name = $3"),
+        &[&account, &region, &name],
+    )
+    .map_err(backend)?
+    .as_ref()
+    .map(alias_from_row)
+    .transpose()
+}
+
 pub(crate) fn all_aliases(conn: &mut Client) -> Result<Vec<AliasRecord>, StoreError> {
     conn.query(
-        "SELECT account, region, name, target, created, updated FROM aliases ORDER BY account, region, name",
+        &format!("{ALIAS_COLUMNS} ORDER BY account, region, name"),
         &[],
     )
     .map_err(backend)?
     .iter()
-    .map(|row| {
-        let target: &str = row.try_get(3).map_err(backend)?;
-        Ok(AliasRecord {
-            account: row.try_get(0).map_err(backend)?,
-            region: row.try_get(1).map_err(backend)?,
-            name: row.try_get(2).map_err(backend)?,
-            target: parse_uuid(target)?,
-            created: UnixMillis(row.try_get(4).map_err(backend)?),
-            updated: UnixMillis(row.try_get(5).map_err(backend)?),
-        })
-    })
+    .map(alias_from_row)
     .collect()
 }

@@ -12,8 +12,9 @@
 /// ASCII).
 pub(crate) const MIGRATION_LOCK: i64 = 0x006b_6579_7761_7264;
 
-/// The session-level advisory lock a server node holds while it runs ("keywardN").
-pub(crate) const NODE_LOCK: i64 = 0x6b65_7977_6172_644e;
+/// The session-level advisory lock held by the one node that runs the background jobs
+/// ("keywardJ").
+pub(crate) const JOBS_LOCK: i64 = 0x6b65_7977_6172_644a;
 
 /// Each entry moves the schema one version forward.
 pub(crate) const MIGRATIONS: &[&str] = &[r#"

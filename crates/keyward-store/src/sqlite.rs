@@ -355,35 +355,34 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn get_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{ALIAS_COLUMNS} WHERE account = ?1 AND region = ?2 AND name = ?3"
+            ))
+            .map_err(backend)?;
+        let mut rows = stmt
+            .query_map(params![account, region, name], alias_columns)
+            .map_err(backend)?;
+        rows.next()
+            .map(|row| alias_from_columns(row.map_err(backend)?))
+            .transpose()
+    }
+
     fn all_aliases(&self) -> Result<Vec<AliasRecord>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
-            .prepare_cached("SELECT account, region, name, target, created, updated FROM aliases ORDER BY account, region, name")
+            .prepare_cached(&format!("{ALIAS_COLUMNS} ORDER BY account, region, name"))
             .map_err(backend)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                ))
-            })
-            .map_err(backend)?;
-        rows.map(|row| {
-            let (account, region, name, target, created, updated) = row.map_err(backend)?;
-            Ok(AliasRecord {
-                account,
-                region,
-                name,
-                target: parse_uuid(&target)?,
-                created: UnixMillis(created),
-                updated: UnixMillis(updated),
-            })
-        })
-        .collect()
+        let rows = stmt.query_map([], alias_columns).map_err(backend)?;
+        rows.map(|row| alias_from_columns(row.map_err(backend)?))
+            .collect()
     }
 
     fn create_access_key(&self, row: &AccessKeyRow) -> Result<(), StoreError> {
@@ -562,6 +561,34 @@ impl Store for SqliteStore {
     fn audit_checkpoint(&self) -> Result<Checkpoint, StoreError> {
         sqlite_audit::checkpoint(&*self.conn()?)
     }
+}
+
+const ALIAS_COLUMNS: &str = "SELECT account, region, name, target, created, updated FROM aliases";
+
+type AliasColumns = (String, String, String, String, i64, i64);
+
+fn alias_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<AliasColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn alias_from_columns(
+    (account, region, name, target, created, updated): AliasColumns,
+) -> Result<AliasRecord, StoreError> {
+    Ok(AliasRecord {
+        account,
+        region,
+        name,
+        target: parse_uuid(&target)?,
+        created: UnixMillis(created),
+        updated: UnixMillis(updated),
+    })
 }
 
 #[cfg(test)]

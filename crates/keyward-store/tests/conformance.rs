@@ -235,6 +235,21 @@ fn aliases_are_unique_per_scope(store: &dyn Store) {
         store.create_alias(&alias),
         Err(StoreError::AlreadyExists(_))
     ));
+    assert_eq!(
+        store.get_alias(&k.account, &k.region, "alias/app").unwrap(),
+        Some(alias.clone())
+    );
+    assert_eq!(
+        store.get_alias(&k.account, &k.region, "alias/APP").unwrap(),
+        None,
+        "alias names are compared exactly"
+    );
+    assert_eq!(
+        store
+            .get_alias(&k.account, "eu-west-1", "alias/app")
+            .unwrap(),
+        None
+    );
     let dangling = AliasRecord {
         name: "alias/dangling".into(),
         target: Uuid::new_v4(),
@@ -246,6 +261,13 @@ fn aliases_are_unique_per_scope(store: &dyn Store) {
     ));
     alias.updated = UnixMillis(2);
     store.update_alias(&alias).unwrap();
+    assert_eq!(
+        store
+            .get_alias(&k.account, &k.region, "alias/app")
+            .unwrap()
+            .map(|a| a.updated),
+        Some(UnixMillis(2))
+    );
     assert!(matches!(
         store.update_alias(&AliasRecord {
             name: "alias/none".into(),
@@ -260,6 +282,10 @@ fn aliases_are_unique_per_scope(store: &dyn Store) {
         store.delete_alias(&k.account, &k.region, "alias/app"),
         Err(StoreError::NotFound(_))
     ));
+    assert_eq!(
+        store.get_alias(&k.account, &k.region, "alias/app").unwrap(),
+        None
+    );
 }
 
 fn meta_and_access_keys(store: &dyn Store) {
@@ -2054,30 +2080,37 @@ fn postgres_concurrent_audit_appends_make_one_chain() {
     }
 }
 
-/// A server node claims its database: a second claim fails while the first holds it, and
-/// succeeds once the first store is gone.
+/// One store at a time holds the jobs lock; it passes to another once the holder is gone.
 #[test]
-fn postgres_one_server_node_per_database() {
+fn postgres_one_job_runner_per_database() {
     let Some(url) = fresh_postgres_database() else {
         return;
     };
     let first = PostgresStore::connect(&url).unwrap();
-    first.claim_single_node().unwrap();
-    first.claim_single_node().unwrap();
+    assert!(first.hold_job_lock().unwrap());
+    assert!(first.hold_job_lock().unwrap(), "the holder keeps it");
     let second = PostgresStore::connect(&url).unwrap();
-    assert!(matches!(
-        second.claim_single_node(),
-        Err(StoreError::Backend(message)) if message.contains("another keyward server")
-    ));
+    assert!(!second.hold_job_lock().unwrap());
+    assert!(!second.hold_job_lock().unwrap());
     drop(first);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while second.claim_single_node().is_err() {
+    while !second.hold_job_lock().unwrap() {
         assert!(
             std::time::Instant::now() < deadline,
             "the lock outlived its store"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let third = PostgresStore::connect(&url).unwrap();
+    assert!(!third.hold_job_lock().unwrap());
+}
+
+/// A single-process backend always runs its jobs.
+#[test]
+fn sqlite_always_holds_the_job_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("k.db")).unwrap();
+    assert!(store.hold_job_lock().unwrap());
 }
 
 // Change feeds.

@@ -82,6 +82,10 @@ fn chain(head: Checkpoint, events: Vec<AuditEvent>) -> Vec<ChainedEvent> {
         .collect()
 }
 
+/// How many times a batch is linked again after other writers' batches before its
+/// requests fail.
+const MAX_RELINKS: u64 = 100;
+
 fn run(store: Arc<dyn Store>, mut head: Checkpoint, mut rx: mpsc::Receiver<Job>) {
     let mut events = Vec::with_capacity(MAX_BATCH);
     let mut waiting = Vec::with_capacity(MAX_BATCH);
@@ -96,8 +100,15 @@ fn run(store: Arc<dyn Store>, mut head: Checkpoint, mut rx: mpsc::Receiver<Job>)
         }
         let mut linked = chain(head, std::mem::take(&mut events));
         let mut result = store.append_audit(&linked);
-        if result == Err(StoreError::Conflict) {
-            // Another writer moved the head (another node): link again after it.
+        // Another writer (another node) moved the head: link again after it. Each retry
+        // reads the head afresh, so it fails again only if yet another batch landed in
+        // between; a short, growing pause lets a busy cluster's writers interleave.
+        let mut attempt = 0u64;
+        while result == Err(StoreError::Conflict) && attempt < MAX_RELINKS {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(attempt.min(10)));
+            }
+            attempt += 1;
             match store.audit_head() {
                 Ok(current) => {
                     head = current;

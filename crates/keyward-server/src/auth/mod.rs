@@ -4,6 +4,7 @@
 pub(crate) mod session;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keyward_core::{AccountId, KmsError, Region, UnixMillis};
@@ -92,6 +93,9 @@ pub(crate) struct CredentialCache {
     /// HMACs, and a client signs every request of a day with the same one. An access key's
     /// secret never changes, so its id and the scope name the key.
     signing_keys: RwLock<HashMap<(String, String), SigningKey>>,
+    /// Bumped by every invalidation, so a load that raced with a change never caches what
+    /// it read before the change.
+    epoch: AtomicU64,
 }
 
 /// Bound on cached session tokens; the cache starts over when it is reached.
@@ -100,11 +104,23 @@ const MAX_CACHED_SESSIONS: usize = 10_000;
 impl CredentialCache {
     /// Forgets one access key (after it is disabled, deleted or its user deleted).
     pub fn forget(&self, access_key_id: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut map) = self.map.write() {
             map.remove(access_key_id);
         }
         if let Ok(mut keys) = self.signing_keys.write() {
             keys.retain(|(id, _), _| id != access_key_id);
+        }
+    }
+
+    /// Forgets every access key (session tokens carry their own claims and stay).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
+        if let Ok(mut keys) = self.signing_keys.write() {
+            keys.clear();
         }
     }
 }
@@ -133,6 +149,7 @@ impl AppState {
         {
             return Ok(Some(hit));
         }
+        let epoch = self.inner.credentials.epoch.load(Ordering::SeqCst);
         let id = access_key_id.to_owned();
         let loaded = self
             .blocking(move |inner| {
@@ -160,7 +177,9 @@ impl AppState {
             })
             .await?;
         if let (Some(credential), Ok(mut map)) = (&loaded, self.inner.credentials.map.write()) {
-            map.insert(access_key_id.to_owned(), credential.clone());
+            if self.inner.credentials.epoch.load(Ordering::SeqCst) == epoch {
+                map.insert(access_key_id.to_owned(), credential.clone());
+            }
         }
         Ok(loaded)
     }

@@ -24,7 +24,7 @@ pub(crate) struct SecretCache {
 }
 
 impl SecretCache {
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut map) = self.by_name.write() {
             map.clear();

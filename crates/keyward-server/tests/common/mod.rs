@@ -72,7 +72,14 @@ pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Server {
         secret_access_key: SECRET.into(),
     });
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let opened = keyward_server::open_blocking(&config, clock.clone()).unwrap();
+    let opened = {
+        let (config, clock) = (config.clone(), clock.clone());
+        // Blocking work (PostgreSQL's synchronous client must not run on the runtime).
+        tokio::task::spawn_blocking(move || keyward_server::open_blocking(&config, clock))
+            .await
+            .unwrap()
+            .unwrap()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
