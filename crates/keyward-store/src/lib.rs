@@ -16,6 +16,8 @@ mod sqlite_grants;
 mod sqlite_iam;
 mod sqlite_schema;
 mod sqlite_secrets;
+pub mod transfer;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use transfer::{Transfer, TransferError};

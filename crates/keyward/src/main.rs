@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod audit_cmd;
+mod transfer_cmd;
 use keyward_server::config::{Config, RootAccessKey, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 
 #[derive(Parser)]
@@ -36,6 +37,35 @@ enum Command {
         /// `sqlite` (keyward.db in the data directory) or a PostgreSQL URL.
         #[arg(long, env = "KEYWARD_STORAGE", default_value = "sqlite", value_parser = keyward_server::Storage::parse, hide_env_values = true)]
         storage: keyward_server::Storage,
+    },
+    /// Write a whole installation to a file, for `keyward import` into another store.
+    ///
+    /// Every key, secret, identity and audit event, from one consistent snapshot. All of it
+    /// stays wrapped under the root key, which is not in the file: bring the root key along,
+    /// and keep the file as safe as the data directory.
+    Export {
+        #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// `sqlite` (keyward.db in the data directory) or a PostgreSQL URL.
+        #[arg(long, env = "KEYWARD_STORAGE", default_value = "sqlite", value_parser = keyward_server::Storage::parse, hide_env_values = true)]
+        storage: keyward_server::Storage,
+        /// Output file (created with mode 0600), or - for standard output.
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
+    /// Load a `keyward export` file into an empty store, all of it or nothing.
+    ///
+    /// Then start the server on the store with the same root key and account id as the
+    /// exported installation.
+    Import {
+        #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// `sqlite` (keyward.db in the data directory) or a PostgreSQL URL.
+        #[arg(long, env = "KEYWARD_STORAGE", default_value = "sqlite", value_parser = keyward_server::Storage::parse, hide_env_values = true)]
+        storage: keyward_server::Storage,
+        /// The export file, or - for standard input.
+        #[arg(short, long)]
+        input: PathBuf,
     },
 }
 
@@ -232,6 +262,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
         Command::Migrate { data_dir, storage } => migrate(&storage, &data_dir),
+        Command::Export {
+            data_dir,
+            storage,
+            output,
+        } => transfer_cmd::export(&storage, &data_dir, &output),
+        Command::Import {
+            data_dir,
+            storage,
+            input,
+        } => transfer_cmd::import(&storage, &data_dir, &input),
         Command::Audit(AuditCommand::Verify { data_dir, storage }) => {
             audit_cmd::verify_chain(&storage, &data_dir)
         }
