@@ -8,6 +8,7 @@ run (scripts/test.sh runs the suite a second time on PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -332,3 +333,20 @@ def test_concurrent_writes_on_different_nodes_keep_every_version(cluster, sensit
     # Three writers, one audit chain.
     done = keyward_cmd("audit", "verify", "--data-dir", str(a.data_dir), "--storage", a.extra_env["KEYWARD_STORAGE"])
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_missed_notification_is_covered_by_the_periodic_refresh(keyward):
+    """A change that reaches the database without a notification (here: written by hand
+    with psql, as a lost NOTIFY would look) is in force once the node's full cache refresh
+    comes round (`--cache-refresh-seconds`)."""
+    url = fresh_postgres_database()
+    node = keyward(name="refresh", env={"KEYWARD_STORAGE": url, "KEYWARD_CACHE_REFRESH_SECONDS": "2"})
+    kms = make_kms(node)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.encrypt(KeyId=key, Plaintext=b"cached now")
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c",
+                    "UPDATE keys SET doc = jsonb_set(doc::jsonb, '{state}', '\"Disabled\"')::text, "
+                    f"revision = revision + 1 WHERE id = '{key}'"],
+                   check=True, capture_output=True, timeout=60)
+    took = seconds_until_refused(lambda: kms.encrypt(KeyId=key, Plaintext=b"x"), "DisabledException", limit=10.0)
+    assert took <= 2.0 + 1.0, f"the 2 s refresh took {took:.3f}s to drop the key"

@@ -240,6 +240,7 @@ pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, B
         config.account_id.clone(),
         clock,
         config.audit_retention_days,
+        config.cache_refresh,
     )?;
     Ok(Opened {
         state,

@@ -1,7 +1,7 @@
 //! Keeps this node's caches right when other nodes share its store: a thread reads the
 //! store's change feed (PostgreSQL's LISTEN/NOTIFY) and drops or re-reads what each
-//! change makes stale, and every [`FULL_REFRESH`] drops everything, in case a notification
-//! was missed. A store only one process uses (SQLite) has no feed, and no thread runs.
+//! change makes stale, and every so often (`--cache-refresh-seconds`) drops everything, in
+//! case a notification was missed. A store only one process uses (SQLite) has no feed, and no thread runs.
 //!
 //! Ordering is what makes this correct: the feed is opened before any cache is filled, a
 //! notification arrives only after its transaction commits, and every cache refuses to
@@ -19,22 +19,27 @@ use crate::state::Inner;
 /// is gone.
 const WAIT: Duration = Duration::from_millis(500);
 
-/// Every cache is dropped this often, whatever the feed says.
-pub(crate) const FULL_REFRESH: Duration = Duration::from_secs(30);
+/// Every cache is dropped this often, whatever the feed says, unless configured otherwise.
+pub(crate) const DEFAULT_FULL_REFRESH: Duration = Duration::from_secs(30);
 
 /// Pause before reopening a broken feed.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Starts the thread that follows `feed` for as long as the server state lives.
-pub(crate) fn follow(inner: &Arc<Inner>, feed: Box<dyn ChangeFeed>) -> std::io::Result<()> {
+/// Starts the thread that follows `feed` for as long as the server state lives, dropping
+/// every cache each `refresh` as well.
+pub(crate) fn follow(
+    inner: &Arc<Inner>,
+    feed: Box<dyn ChangeFeed>,
+    refresh: Duration,
+) -> std::io::Result<()> {
     let weak = Arc::downgrade(inner);
     std::thread::Builder::new()
         .name("keyward-changes".into())
-        .spawn(move || run(&weak, feed))
+        .spawn(move || run(&weak, feed, refresh))
         .map(drop)
 }
 
-fn run(weak: &Weak<Inner>, mut feed: Box<dyn ChangeFeed>) {
+fn run(weak: &Weak<Inner>, mut feed: Box<dyn ChangeFeed>, refresh: Duration) {
     let mut refreshed = Instant::now();
     loop {
         let result = feed.wait(WAIT);
@@ -59,7 +64,7 @@ fn run(weak: &Weak<Inner>, mut feed: Box<dyn ChangeFeed>) {
                 continue;
             }
         }
-        if refreshed.elapsed() >= FULL_REFRESH {
+        if refreshed.elapsed() >= refresh {
             drop_everything(&inner);
             refreshed = Instant::now();
         }

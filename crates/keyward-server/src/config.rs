@@ -22,6 +22,9 @@ pub struct Config {
     pub audit_retention_days: Option<u32>,
     /// Where keys, secrets, identities and the audit trail are stored.
     pub storage: Storage,
+    /// On a store that several nodes share, how often every cache is dropped whatever
+    /// the change feed says (the safety net for a missed notification).
+    pub cache_refresh: Duration,
 }
 
 /// Where the server keeps its data.
@@ -105,6 +108,7 @@ impl Config {
             root_key_file: None,
             job_interval: Duration::from_secs(10),
             audit_retention_days: None,
+            cache_refresh: crate::changes::DEFAULT_FULL_REFRESH,
             storage: Storage::Sqlite,
         }
     }

@@ -37,6 +37,7 @@ impl AppState {
         account: AccountId,
         clock: Arc<dyn Clock>,
         audit_retention_days: Option<u32>,
+        cache_refresh: std::time::Duration,
     ) -> Result<Self, KmsError> {
         // Opened before any cache is filled, so that no change slips between the two.
         let feed = store.changes()?;
@@ -59,7 +60,7 @@ impl AppState {
             }),
         };
         if let Some(feed) = feed {
-            crate::changes::follow(&state.inner, feed).map_err(|e| {
+            crate::changes::follow(&state.inner, feed, cache_refresh).map_err(|e| {
                 KmsError::Internal(format!("cannot start following the store's changes: {e}"))
             })?;
         }

@@ -2,6 +2,9 @@
 //! PostgreSQL backend runs the same suite.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+use support::fresh_postgres_database;
+
 use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
@@ -1868,29 +1871,6 @@ fn sqlite_audit_trail_survives_reopen() {
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.audit_checkpoint().unwrap(), last);
     assert_eq!(reopened.audit_head().unwrap(), at(&appended[0]));
-}
-
-/// A fresh, empty database on the PostgreSQL server that `KEYWARD_TEST_POSTGRES` names
-/// (`postgres://user@host:port`, no database: scripts/test.sh starts one and sets it), and
-/// its URL. `None` when it is unset, so that `cargo nextest` works without PostgreSQL;
-/// the test command sets `KEYWARD_REQUIRE_POSTGRES=1`, and then an unset URL fails.
-fn fresh_postgres_database() -> Option<String> {
-    let Ok(base) = std::env::var("KEYWARD_TEST_POSTGRES") else {
-        assert!(
-            std::env::var("KEYWARD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "KEYWARD_REQUIRE_POSTGRES=1 but KEYWARD_TEST_POSTGRES is unset"
-        );
-        eprintln!("KEYWARD_TEST_POSTGRES is unset: skipping the PostgreSQL backend");
-        return None;
-    };
-    let base = base.trim_end_matches('/');
-    let name = format!("keyward_test_{}", Uuid::new_v4().simple());
-    let mut admin =
-        postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    Some(format!("{base}/{name}"))
 }
 
 #[test]

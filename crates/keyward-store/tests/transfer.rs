@@ -4,6 +4,9 @@
 //! nothing. The PostgreSQL cases run when `KEYWARD_TEST_POSTGRES` names a server.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod support;
+use support::fresh_postgres_database;
+
 use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
@@ -455,28 +458,6 @@ fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("keyward.db")).unwrap();
     (dir, store)
-}
-
-/// A fresh, empty database on the PostgreSQL server that `KEYWARD_TEST_POSTGRES` names
-/// (`postgres://user@host:port`, no database), and its URL; `None` when it is unset (and
-/// `KEYWARD_REQUIRE_POSTGRES` is not 1).
-fn fresh_postgres_database() -> Option<String> {
-    let Ok(base) = std::env::var("KEYWARD_TEST_POSTGRES") else {
-        assert!(
-            std::env::var("KEYWARD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "KEYWARD_REQUIRE_POSTGRES=1 but KEYWARD_TEST_POSTGRES is unset"
-        );
-        eprintln!("KEYWARD_TEST_POSTGRES is unset: skipping the PostgreSQL backend");
-        return None;
-    };
-    let base = base.trim_end_matches('/');
-    let name = format!("keyward_test_{}", Uuid::new_v4().simple());
-    let mut admin =
-        postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    Some(format!("{base}/{name}"))
 }
 
 fn postgres() -> Option<PostgresStore> {

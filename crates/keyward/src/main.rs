@@ -134,6 +134,10 @@ struct ServerArgs {
     /// verifiable). 0 keeps them forever.
     #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", default_value_t = 0)]
     audit_retention_days: u32,
+    /// With PostgreSQL storage, how often, in seconds, every cache is dropped even if no
+    /// change notification said so (a safety net: notifications keep caches current).
+    #[arg(long, env = "KEYWARD_CACHE_REFRESH_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    cache_refresh_seconds: u64,
     /// The root access key id to use instead of a generated one (with the secret below).
     #[arg(
         long = "root-access-key-id",
@@ -237,6 +241,7 @@ async fn server(args: ServerArgs) -> ExitCode {
         job_interval: Duration::from_secs(args.job_interval_seconds),
         audit_retention_days: (args.audit_retention_days > 0).then_some(args.audit_retention_days),
         storage: args.storage,
+        cache_refresh: Duration::from_secs(args.cache_refresh_seconds),
     };
     match keyward_server::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
