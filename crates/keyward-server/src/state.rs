@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     pub credentials: CredentialCache,
     pub principals: crate::authz::PrincipalCache,
     pub secrets: crate::secrets::cache::SecretCache,
+    /// Turns for the writers of each secret on this node.
+    pub secret_writes: crate::secrets::WriteTurns,
     pub audit: crate::audit::writer::AuditWriter,
     /// Days to keep audit events; `None` keeps them forever.
     pub audit_retention_days: Option<u32>,
@@ -54,6 +56,7 @@ impl AppState {
                 credentials: CredentialCache::default(),
                 principals: Default::default(),
                 secrets: Default::default(),
+                secret_writes: Default::default(),
                 audit,
                 audit_retention_days,
                 managed_keys: tokio::sync::Mutex::new(()),
