@@ -205,7 +205,7 @@ impl AppState {
             let mut turn = None;
             for attempt in 0..MAX_WRITE_ATTEMPTS {
                 if attempt == TAKE_TURNS_AFTER {
-                    turn = inner.secret_writes.lock(&id);
+                    turn = Some(inner.secret_writes.lock(&id));
                 } else if attempt > 0 {
                     // A random pause, so that the writers that collided spread out.
                     let jitter = Uuid::new_v4().as_u128() % 1000;
@@ -243,28 +243,25 @@ const TAKE_TURNS_AFTER: u64 = 4;
 /// Locks that let the writers of one secret on this node take turns: a fixed set of
 /// mutexes, a secret's id choosing one.
 pub(crate) struct WriteTurns {
-    stripes: Vec<std::sync::Mutex<()>>,
+    stripes: [std::sync::Mutex<()>; 64],
 }
 
 impl Default for WriteTurns {
     fn default() -> Self {
         Self {
-            stripes: (0..64).map(|_| std::sync::Mutex::new(())).collect(),
+            stripes: std::array::from_fn(|_| std::sync::Mutex::new(())),
         }
     }
 }
 
 impl WriteTurns {
     /// Waits for `id`'s turn. A poisoned stripe is taken anyway: it guards no data.
-    pub(crate) fn lock(&self, id: &Uuid) -> Option<std::sync::MutexGuard<'_, ()>> {
-        let len = u128::try_from(self.stripes.len()).ok()?;
-        let index = usize::try_from(id.as_u128() % len).ok()?;
-        let stripe = self.stripes.get(index)?;
-        Some(
-            stripe
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    pub(crate) fn lock(&self, id: &Uuid) -> std::sync::MutexGuard<'_, ()> {
+        // The last byte of a v4 id is random; masked to 0..64 it indexes a stripe.
+        let stripe = &self.stripes[usize::from(id.as_bytes()[15] & 63)];
+        stripe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
