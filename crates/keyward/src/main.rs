@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod audit_cmd;
+mod esdk_cmd;
 mod transfer_cmd;
 use keyward_server::config::{Config, RootAccessKey, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 
@@ -67,6 +68,10 @@ enum Command {
         #[arg(short, long)]
         input: PathBuf,
     },
+    /// Encrypt files in the AWS Encryption SDK message format, with a data key from KMS.
+    Encrypt(esdk_cmd::EncryptArgs),
+    /// Decrypt AWS Encryption SDK messages, checking their encryption context and key.
+    Decrypt(esdk_cmd::DecryptArgs),
 }
 
 #[derive(Subcommand)]
@@ -287,5 +292,7 @@ fn main() -> ExitCode {
             end,
             output,
         }) => audit_cmd::export(&storage, &data_dir, start, end, &output),
+        Command::Encrypt(args) => esdk_cmd::encrypt(runtime.handle(), args),
+        Command::Decrypt(args) => esdk_cmd::decrypt(runtime.handle(), args),
     }
 }
