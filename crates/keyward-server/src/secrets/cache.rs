@@ -36,22 +36,39 @@ impl SecretCache {
 }
 
 impl Inner {
+    /// The cached secret by name, without touching the store.
+    pub(crate) fn cached_secret_by_name(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Option<SecretRecord> {
+        let key = (account.to_owned(), region.to_owned(), name.to_owned());
+        let map = self.secrets.by_name.read().ok()?;
+        map.get(&key).map(|hit| (**hit).clone())
+    }
+
+    /// The cached stored value of a version, without touching the store.
+    pub(crate) fn cached_secret_value(
+        &self,
+        secret_id: &Uuid,
+        version_id: &str,
+    ) -> Option<SecretValueRow> {
+        let map = self.secrets.values.read().ok()?;
+        map.get(&(*secret_id, version_id.to_owned()))
+            .map(|hit| (**hit).clone())
+    }
+
     pub(crate) fn secret_by_name(
         &self,
         account: &str,
         region: &str,
         name: &str,
     ) -> Result<Option<SecretRecord>, StoreError> {
-        let key = (account.to_owned(), region.to_owned(), name.to_owned());
-        if let Some(hit) = self
-            .secrets
-            .by_name
-            .read()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
-            return Ok(Some((*hit).clone()));
+        if let Some(hit) = self.cached_secret_by_name(account, region, name) {
+            return Ok(Some(hit));
         }
+        let key = (account.to_owned(), region.to_owned(), name.to_owned());
         let epoch = self.secrets.epoch.load(Ordering::SeqCst);
         let found = self.store.get_secret_by_name(account, region, name)?;
         if let (Some(record), Ok(mut map)) = (&found, self.secrets.by_name.write()) {
@@ -67,16 +84,10 @@ impl Inner {
         secret_id: &Uuid,
         version_id: &str,
     ) -> Result<Option<SecretValueRow>, StoreError> {
-        let key = (*secret_id, version_id.to_owned());
-        if let Some(hit) = self
-            .secrets
-            .values
-            .read()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
-            return Ok(Some((*hit).clone()));
+        if let Some(hit) = self.cached_secret_value(secret_id, version_id) {
+            return Ok(Some(hit));
         }
+        let key = (*secret_id, version_id.to_owned());
         let epoch = self.secrets.epoch.load(Ordering::SeqCst);
         let found = self.store.get_secret_value(secret_id, version_id)?;
         if let (Some(row), Ok(mut map)) = (&found, self.secrets.values.write()) {

@@ -130,21 +130,49 @@ impl AppState {
         caller: &Caller,
         secret_id: &str,
     ) -> Result<SecretRecord, SecretsError> {
-        let (name, arn) = parse_secret_id(caller, secret_id)?;
+        Self::find_secret_with(caller, secret_id, |account, region, name| {
+            inner.secret_by_name(account, region, name)
+        })?
+    }
+
+    /// Finds a secret in the cache alone: `None` when a name it needs is not cached, so
+    /// the store must be asked.
+    fn find_cached_secret(
+        inner: &Inner,
+        caller: &Caller,
+        secret_id: &str,
+    ) -> Option<Result<SecretRecord, SecretsError>> {
+        Self::find_secret_with(caller, secret_id, |account, region, name| {
+            inner
+                .cached_secret_by_name(account, region, name)
+                .map(Some)
+                .ok_or(())
+        })
+        .ok()
+    }
+
+    /// Finds a secret by name, full ARN or partial ARN, looking names up with `by_name`.
+    /// The outer error is `by_name`'s; the inner result is the secret or why none matches.
+    fn find_secret_with<E>(
+        caller: &Caller,
+        secret_id: &str,
+        by_name: impl Fn(&str, &str, &str) -> Result<Option<SecretRecord>, E>,
+    ) -> Result<Result<SecretRecord, SecretsError>, E> {
+        let (name, arn) = match parse_secret_id(caller, secret_id) {
+            Ok(parsed) => parsed,
+            Err(err) => return Ok(Err(err)),
+        };
         let (account, region) = (caller.account.as_str(), caller.region.as_str());
         if let Some(arn) = arn {
             if let Some(base) = without_suffix(&name) {
-                if let Some(found) = inner.secret_by_name(account, region, base)? {
+                if let Some(found) = by_name(account, region, base)? {
                     if found.arn == arn {
-                        return Ok(found);
+                        return Ok(Ok(found));
                     }
                 }
             }
         }
-        inner
-            .store
-            .get_secret_by_name(account, region, &name)?
-            .ok_or_else(not_found)
+        Ok(by_name(account, region, &name)?.ok_or_else(not_found))
     }
 
     /// The secret `secret_id` names, once `caller` is allowed `access` to it.
@@ -165,6 +193,9 @@ impl AppState {
         caller: &Caller,
         secret_id: &str,
     ) -> Result<SecretRecord, SecretsError> {
+        if let Some(found) = Self::find_cached_secret(&self.inner, caller, secret_id) {
+            return found;
+        }
         let (caller, id) = (caller.clone(), secret_id.to_owned());
         self.blocking_secrets(move |inner| Self::find_secret(inner, &caller, &id))
             .await

@@ -183,12 +183,18 @@ async fn read_value(
     record.check_not_deleted()?;
     let version = pick_version(record, version_id, stage)?.clone();
     let (secret, vid) = (record.id, version.id.clone());
-    let row = state
-        .blocking_secrets(move |inner| Ok(inner.secret_value(&secret, &vid)?))
-        .await?
-        .ok_or_else(|| {
-            SecretsError::Internal(format!("value of version {} is missing", version.id))
-        })?;
+    // A cached value needs no blocking task: the common read stays on the executor.
+    let row = match state.inner.cached_secret_value(&secret, &vid) {
+        Some(row) => Some(row),
+        None => {
+            state
+                .blocking_secrets(move |inner| Ok(inner.secret_value(&secret, &vid)?))
+                .await?
+        }
+    };
+    let row = row.ok_or_else(|| {
+        SecretsError::Internal(format!("value of version {} is missing", version.id))
+    })?;
     let value = envelope::open(state, caller, record, &row).await?;
     let today = day_of(state.inner.clock.now());
     if record.last_accessed != Some(today) || version.last_accessed != Some(today) {
