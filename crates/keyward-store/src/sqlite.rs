@@ -23,6 +23,59 @@ use crate::{sqlite_audit, sqlite_grants, sqlite_iam, sqlite_secrets};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Copies the write-ahead log into the database file in the background (file
+    /// databases only); stops when the store is dropped.
+    checkpointer: Option<Checkpointer>,
+}
+
+/// How often the background checkpointer looks at the write-ahead log.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A thread with its own connection that runs passive checkpoints, so that commits never
+/// pay for copying the log into the database file (SQLite's automatic checkpoint runs
+/// inside the commit that crosses its threshold: a stall of the audit trail's group
+/// commit, and of every request waiting on it). A passive checkpoint takes no lock that
+/// writers wait for; once it has copied the whole log, the next writer starts the log
+/// over from its beginning, so the file stays bounded.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(backend)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("keyward-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                {
+                    let done = conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+                    if let Err(err) = done {
+                        tracing::warn!(error = %err, "background checkpoint failed; retrying");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
@@ -39,7 +92,18 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(backend)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        {
+            let conn = store.conn()?;
+            // Checkpoints run in the background (see `Checkpointer`); the log is cut back
+            // to 64 MiB whenever it starts over.
+            conn.execute_batch(
+                "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+            )
+            .map_err(backend)?;
+        }
+        store.checkpointer = Some(Checkpointer::start(path)?);
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -78,6 +142,7 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
+            checkpointer: None,
         })
     }
 
