@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from conftest import ACCOUNT_ID, REGION, KeywardServer, keyward_bin, make_kms, make_secretsmanager, unique
-from test_iam import ROOT_ARN, allow, document, new_role, trust
+from test_iam import allow, document, new_role, new_user, trust
 
 FUNCTION = "loadtest"
 CONTEXT = {"LambdaFunctionName": FUNCTION}
@@ -376,12 +376,21 @@ def test_exec_resolves_secretsmanager_references(tool: Exec, sm: Any, sensitive:
 
 def test_exec_with_a_role(tool: Exec, srv: KeywardServer, key: dict[str, str], student: dict[str, str],
                           sensitive: Any) -> None:
-    role = new_role(srv, trust(ROOT_ARN), policy=document(
+    # The caller: a user that may assume the role (root may not) and may do nothing else.
+    deployer = new_user(srv, sensitive, prefix="deployer")
+    caller = {"AWS_ACCESS_KEY_ID": deployer.creds["AccessKeyId"],
+              "AWS_SECRET_ACCESS_KEY": deployer.creds["SecretAccessKey"]}
+    role = new_role(srv, trust(deployer.arn), policy=document(
         allow(["kms:Decrypt", "secretsmanager:GetSecretValue"])))
     user = tool.encrypt(key["alias"], "student")
     args = ("exec", "--function", FUNCTION, "--role-arn", role["Arn"], "--decrypt", "USER_NAME")
-    inherited = {"USER_NAME": user, "AWS_PROFILE": "someone-else", "AWS_SECURITY_TOKEN": "stale",
+    inherited = {**caller, "USER_NAME": user, "AWS_PROFILE": "someone-else", "AWS_SECURITY_TOKEN": "stale",
                  "PASSWORD": "{{resolve:secretsmanager:student:SecretString:Password}}"}
+
+    # Without the role the caller may not decrypt: the decryption below is the role's.
+    alone = tool.run("exec", "--function", FUNCTION, "--decrypt", "USER_NAME", "--", "true",
+                     env={**caller, "USER_NAME": user})
+    assert alone.returncode == 125 and b"AccessDenied" in alone.stderr, alone.stderr
 
     # The child is the role's session, and nothing else.
     out = tool.ok(*args, "--", str(Path(sys.executable).parent / "aws"), "sts", "get-caller-identity",
@@ -398,7 +407,7 @@ def test_exec_with_a_role(tool: Exec, srv: KeywardServer, key: dict[str, str], s
                               "'user': hashlib.sha256(e['USER_NAME'].encode()).hexdigest(), "
                               "'password': hashlib.sha256(e['PASSWORD'].encode()).hexdigest()}))",
                               env=inherited))
-    assert seen["key"] and seen["key"] != srv.access_key_id
+    assert seen["key"] and seen["key"] not in (srv.access_key_id, deployer.creds["AccessKeyId"])
     assert seen["profile"] is None and seen["creds_file"] is None
     assert seen["token"] is True and seen["legacy_token"] is None
     assert seen["endpoint"] == srv.endpoint
@@ -406,15 +415,16 @@ def test_exec_with_a_role(tool: Exec, srv: KeywardServer, key: dict[str, str], s
 
     # Decryption runs as the role: a role that may not decrypt gets nothing, and the
     # program does not run.
-    bare = new_role(srv, trust(ROOT_ARN))
+    bare = new_role(srv, trust(deployer.arn))
     result = tool.run("exec", "--function", FUNCTION, "--role-arn", bare["Arn"], "--decrypt", "USER_NAME",
-                      "--", "sh", "-c", "echo ran", env={"USER_NAME": user})
+                      "--", "sh", "-c", "echo ran", env={**caller, "USER_NAME": user})
     assert result.returncode == 125 and result.stdout == b""
     assert b"USER_NAME" in result.stderr and b"AccessDenied" in result.stderr, result.stderr
 
     # A role that does not exist.
     missing = tool.run("exec", "--function", FUNCTION, "--role-arn",
-                       f"arn:aws:iam::{ACCOUNT_ID}:role/{unique('missing')}", "--", "sh", "-c", "echo ran")
+                       f"arn:aws:iam::{ACCOUNT_ID}:role/{unique('missing')}", "--", "sh", "-c", "echo ran",
+                       env=caller)
     assert missing.returncode == 125 and missing.stdout == b""
     assert b"AssumeRole" in missing.stderr
 

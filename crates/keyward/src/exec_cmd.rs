@@ -115,9 +115,7 @@ fn prepare(handle: &Handle, args: &ExecArgs) -> Result<Environment, String> {
         let text = std::fs::read_to_string(path)
             .map(Zeroizing::new)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for (name, value) in
-            dotenv::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
-        {
+        for (name, value) in dotenv::parse(&text).map_err(|e| format!("{}: {e}", path.display()))? {
             environment.insert(OsString::from(name), Zeroizing::new(value.into_bytes()));
         }
     }
@@ -151,11 +149,7 @@ fn prepare(handle: &Handle, args: &ExecArgs) -> Result<Environment, String> {
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .build();
     }
-    set(
-        &mut environment,
-        "AWS_LAMBDA_FUNCTION_NAME",
-        &args.function,
-    );
+    set(&mut environment, "AWS_LAMBDA_FUNCTION_NAME", &args.function);
     set(&mut environment, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
     if let Some(region) = config.region() {
         set(&mut environment, "AWS_REGION", region.as_ref());
@@ -258,7 +252,9 @@ impl Resolver<'_> {
             .map_err(|_| format!("{name}: the value is not base64 ciphertext"))?;
         if self.kms.is_none() {
             if self.config.region().is_none() {
-                return Err(format!("{name}: no AWS region to decrypt in: set AWS_REGION"));
+                return Err(format!(
+                    "{name}: no AWS region to decrypt in: set AWS_REGION"
+                ));
             }
             self.kms = Some(aws_sdk_kms::Client::new(self.config));
         }
@@ -329,14 +325,13 @@ impl Resolver<'_> {
     }
 
     fn fetch(&mut self, reference: &Reference) -> Result<Zeroizing<String>, String> {
-        let region = match arn_region(&reference.secret_id, "secretsmanager") {
-            Some(region) => region.to_owned(),
-            None => self
-                .config
-                .region()
-                .map(|r| r.to_string())
-                .ok_or_else(|| "no AWS region: use a secret ARN or set AWS_REGION".to_owned())?,
-        };
+        let region =
+            match arn_region(&reference.secret_id, "secretsmanager") {
+                Some(region) => region.to_owned(),
+                None => self.config.region().map(|r| r.to_string()).ok_or_else(|| {
+                    "no AWS region: use a secret ARN or set AWS_REGION".to_owned()
+                })?,
+            };
         let config = self.config;
         let client = self.secrets.entry(region.clone()).or_insert_with(|| {
             aws_sdk_secretsmanager::Client::from_conf(

@@ -20,7 +20,8 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
         if !is_name(name) {
             return Err(format!("line {number}: '{name}' is not a variable name"));
         }
-        let value = parse_value(raw.trim()).map_err(|why| format!("line {number}: {name}: {why}"))?;
+        let value =
+            parse_value(raw.trim()).map_err(|why| format!("line {number}: {name}: {why}"))?;
         vars.push((name.to_owned(), value));
     }
     Ok(vars)
@@ -141,6 +142,9 @@ mod tests {
 
     #[test]
     fn crlf_lines() {
-        assert_eq!(vars("A=1\r\nB='2'\r\n"), vec![pair("A", "1"), pair("B", "2")]);
+        assert_eq!(
+            vars("A=1\r\nB='2'\r\n"),
+            vec![pair("A", "1"), pair("B", "2")]
+        );
     }
 }
