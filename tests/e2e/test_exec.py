@@ -215,11 +215,14 @@ def test_env_encrypt_from_stdin_and_by_arn(tool: Exec, kms: Any, key: dict[str, 
         out = tool.ok("env", "encrypt", "--key", key["alias"], "--function", FUNCTION, "-", stdin=given)
         assert kms.decrypt(CiphertextBlob=b64decode(out), EncryptionContext=CONTEXT)["Plaintext"] == meant
 
-    # A key ARN names its own region: no region in the environment is needed.
-    env = {"AWS_REGION": "", "AWS_DEFAULT_REGION": ""}
-    out = tool.ok("env", "encrypt", "--key", key["arn"], "--function", "other-fn", "from stdin", env=env)
+    # A key ARN names its own region, whatever region is configured (keys are regional:
+    # the alias is not found in the configured one).
+    elsewhere = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
+    out = tool.ok("env", "encrypt", "--key", key["arn"], "--function", "other-fn", "from stdin", env=elsewhere)
     assert kms.decrypt(CiphertextBlob=b64decode(out),
                        EncryptionContext={"LambdaFunctionName": "other-fn"})["Plaintext"] == b"from stdin"
+    by_alias = tool.run("env", "encrypt", "--key", key["alias"], "--function", FUNCTION, "x", env=elsewhere)
+    assert by_alias.returncode != 0 and b"NotFoundException" in by_alias.stderr
 
 
 def test_env_encrypt_errors(tool: Exec, key: dict[str, str]) -> None:
@@ -367,6 +370,13 @@ def test_exec_resolves_secretsmanager_references(tool: Exec, sm: Any, sensitive:
         "PLAIN_SECRET": sha("plain-token-value"),
         "OTHER_SYNTAX": sha("{{resolve:ssm:parameter}}"),
     }
+
+    # A secret ARN names its own region; a bare name is looked up in the configured one.
+    elsewhere = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
+    seen = tool.show_env("BY_ARN", env={**elsewhere, "BY_ARN": env["BY_ARN"]})
+    assert seen == {"BY_ARN": sha("second-password-2")}
+    result = tool.run("exec", "--function", FUNCTION, "--", "true", env={**elsewhere, "BY_NAME": env["BY_NAME"]})
+    assert result.returncode == 125 and b"ResourceNotFoundException" in result.stderr
 
 
 # --------------------------------------------------------------------------------------
