@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from conftest import ACCOUNT_ID, REGION, KeywardServer, keyward_bin, make_kms, make_secretsmanager, unique
+from test_audit import attr, lookup_all, make_cloudtrail
 from test_iam import allow, document, new_role, new_user, trust
 
 FUNCTION = "loadtest"
@@ -422,6 +423,17 @@ def test_exec_with_a_role(tool: Exec, srv: KeywardServer, key: dict[str, str], s
     assert seen["token"] is True and seen["legacy_token"] is None
     assert seen["endpoint"] == srv.endpoint
     assert seen["user"] == sha("student") and seen["password"] == sha("lab_password")
+
+    # The audit trail shows the role's session decrypting and reading the secret.
+    session_arn = identity["Arn"]
+    ct = make_cloudtrail(srv)
+    for event_name in ("Decrypt", "GetSecretValue"):
+        records = [e["Record"] for e in lookup_all(ct, **attr("EventName", event_name))]
+        mine = [r for r in records if r["userIdentity"].get("arn") == session_arn]
+        assert mine, f"no {event_name} by {session_arn}"
+    decrypts = [e["Record"] for e in lookup_all(ct, **attr("EventName", "Decrypt"))
+                if e["Record"]["userIdentity"].get("arn") == session_arn]
+    assert any((r.get("requestParameters") or {}).get("encryptionContext") == CONTEXT for r in decrypts), decrypts
 
     # Decryption runs as the role: a role that may not decrypt gets nothing, and the
     # program does not run.
