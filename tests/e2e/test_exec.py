@@ -443,6 +443,15 @@ def test_exec_with_a_role(tool: Exec, srv: KeywardServer, key: dict[str, str], s
     assert result.returncode == 125 and result.stdout == b""
     assert b"USER_NAME" in result.stderr and b"AccessDenied" in result.stderr, result.stderr
 
+    # A shorter session; out-of-range durations, or one without a role, are refused.
+    short = json.loads(tool.ok("exec", "--function", FUNCTION, "--role-arn", role["Arn"], "--duration-seconds", "900",
+                               "--", str(Path(sys.executable).parent / "aws"), "sts", "get-caller-identity",
+                               "--output", "json", env=caller))
+    assert short["Arn"] == session_arn
+    for bad in (("--role-arn", role["Arn"], "--duration-seconds", "899"), ("--duration-seconds", "900")):
+        refused = tool.run("exec", "--function", FUNCTION, *bad, "--", "true", env=caller)
+        assert refused.returncode == 2, refused.stderr
+
     # A role that does not exist.
     missing = tool.run("exec", "--function", FUNCTION, "--role-arn",
                        f"arn:aws:iam::{ACCOUNT_ID}:role/{unique('missing')}", "--", "sh", "-c", "echo ran",

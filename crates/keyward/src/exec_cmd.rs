@@ -67,6 +67,10 @@ pub struct ExecArgs {
     /// use them too.
     #[arg(long, value_name = "ARN")]
     role_arn: Option<String>,
+    /// How long the role's session lasts, in seconds (900 to the role's maximum; STS's
+    /// default is 3600). The program's credentials are not renewed.
+    #[arg(long, requires = "role_arn", value_parser = clap::value_parser!(i32).range(900..=43_200))]
+    duration_seconds: Option<i32>,
     /// A file of NAME=VALUE lines (dotenv style) to add to the program's environment;
     /// may be repeated, later files win.
     #[arg(long, value_name = "FILE")]
@@ -127,23 +131,8 @@ fn prepare(handle: &Handle, args: &ExecArgs) -> Result<Environment, String> {
 
     let mut config = handle.block_on(aws_config::defaults(BehaviorVersion::latest()).load());
     if let Some(role_arn) = &args.role_arn {
-        let credentials = assume_role(handle, &config, role_arn, &args.function)?;
-        for name in CREDENTIAL_VARS {
-            environment.remove(OsStr::new(name));
-        }
-        set(
-            &mut environment,
-            "AWS_ACCESS_KEY_ID",
-            credentials.access_key_id(),
-        );
-        set(
-            &mut environment,
-            "AWS_SECRET_ACCESS_KEY",
-            credentials.secret_access_key(),
-        );
-        if let Some(token) = credentials.session_token() {
-            set(&mut environment, "AWS_SESSION_TOKEN", token);
-        }
+        let credentials = assume_role(handle, &config, role_arn, args)?;
+        become_role(&mut environment, &credentials);
         config = config
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(credentials))
@@ -194,6 +183,26 @@ fn prepare(handle: &Handle, args: &ExecArgs) -> Result<Environment, String> {
     Ok(environment)
 }
 
+/// The program acts as the role's session and nothing else.
+fn become_role(environment: &mut Environment, credentials: &Credentials) {
+    for name in CREDENTIAL_VARS {
+        environment.remove(OsStr::new(name));
+    }
+    set(
+        environment,
+        "AWS_ACCESS_KEY_ID",
+        credentials.access_key_id(),
+    );
+    set(
+        environment,
+        "AWS_SECRET_ACCESS_KEY",
+        credentials.secret_access_key(),
+    );
+    if let Some(token) = credentials.session_token() {
+        set(environment, "AWS_SESSION_TOKEN", token);
+    }
+}
+
 /// Is `value` the base64 of something shaped like a Keyward `Encrypt` ciphertext blob?
 /// Only a shape check (version byte, length): a false match fails to decrypt and stops
 /// `keyward exec`, never passes a value through unchecked.
@@ -207,9 +216,9 @@ fn assume_role(
     handle: &Handle,
     config: &SdkConfig,
     role_arn: &str,
-    function: &str,
+    args: &ExecArgs,
 ) -> Result<Credentials, String> {
-    let mut session_name = format!("keyward-exec-{function}");
+    let mut session_name = format!("keyward-exec-{}", args.function);
     session_name.truncate(64);
     let client = aws_sdk_sts::Client::new(config);
     let output = handle
@@ -218,6 +227,7 @@ fn assume_role(
                 .assume_role()
                 .role_arn(role_arn)
                 .role_session_name(&session_name)
+                .set_duration_seconds(args.duration_seconds)
                 .send(),
         )
         .map_err(|e| format!("--role-arn {role_arn}: AssumeRole: {}", kms_error(&e)))?;
