@@ -133,7 +133,7 @@ fn is_key_arn(id: &str) -> bool {
 /// A KMS failure in one line: the service's error code and message, or the chain of
 /// causes of a transport failure. Never the raw response, which for a response that could
 /// not be parsed might hold a data key.
-fn kms_error<E, R>(err: &SdkError<E, R>) -> String
+pub(crate) fn kms_error<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

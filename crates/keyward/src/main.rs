@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod audit_cmd;
+mod env_cmd;
 mod esdk_cmd;
+mod exec_cmd;
 mod transfer_cmd;
 use keyward_server::config::{Config, RootAccessKey, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 
@@ -72,6 +74,12 @@ enum Command {
     Encrypt(esdk_cmd::EncryptArgs),
     /// Decrypt AWS Encryption SDK messages, checking their encryption context and key.
     Decrypt(esdk_cmd::DecryptArgs),
+    /// Encrypt values for Lambda-style encrypted environment variables.
+    #[command(subcommand)]
+    Env(env_cmd::EnvCommand),
+    /// Run a program the way Lambda runs a function: its name, a role's credentials,
+    /// decrypted variables and resolved Secrets Manager references in its environment.
+    Exec(exec_cmd::ExecArgs),
 }
 
 #[derive(Subcommand)]
@@ -299,5 +307,7 @@ fn main() -> ExitCode {
         }) => audit_cmd::export(&storage, &data_dir, start, end, &output),
         Command::Encrypt(args) => esdk_cmd::encrypt(runtime.handle(), args),
         Command::Decrypt(args) => esdk_cmd::decrypt(runtime.handle(), args),
+        Command::Env(command) => env_cmd::run(runtime.handle(), command),
+        Command::Exec(args) => exec_cmd::run(runtime.handle(), args),
     }
 }
