@@ -285,11 +285,6 @@ async fn run(cli: Cli) -> Result<Report, String> {
     ))
 }
 
-/// mimalloc rather than the system allocator: the server makes many small, short-lived
-/// allocations on every request, from many threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -369,16 +369,6 @@ pub trait Store: Send + Sync + 'static {
     /// Appends events to the audit chain in one transaction. Their sequence numbers must
     /// follow the current head (else `Conflict`, and nothing is written).
     fn append_audit(&self, events: &[ChainedEvent]) -> Result<(), StoreError>;
-    /// As `append_audit`, but the events may not be durable until a later `sync_audit`
-    /// returns; they are visible at once. A store with no cheaper way writes them durably.
-    fn append_audit_unsynced(&self, events: &[ChainedEvent]) -> Result<(), StoreError> {
-        self.append_audit(events)
-    }
-    /// Makes every event appended before the call durable. One call covers any number
-    /// of `append_audit_unsynced` batches, and can run while the next batch is written.
-    fn sync_audit(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
     /// The last event of the chain, or the checkpoint of the last pruning, or the genesis.
     fn audit_head(&self) -> Result<Checkpoint, StoreError>;
     /// Events matching `query`, newest first.

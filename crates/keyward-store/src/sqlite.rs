@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use keyward_core::alias::AliasRecord;
@@ -23,61 +23,6 @@ use crate::{sqlite_audit, sqlite_grants, sqlite_iam, sqlite_secrets};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    /// Copies the write-ahead log into the database file in the background (file
-    /// databases only); stops when the store is dropped.
-    checkpointer: Option<Checkpointer>,
-    /// The write-ahead log of a file database, which `sync_audit` flushes to disk.
-    wal: Option<PathBuf>,
-}
-
-/// How often the background checkpointer looks at the write-ahead log.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// A thread with its own connection that runs passive checkpoints, so that commits never
-/// pay for copying the log into the database file (SQLite's automatic checkpoint runs
-/// inside the commit that crosses its threshold: a stall of the audit trail's group
-/// commit, and of every request waiting on it). A passive checkpoint takes no lock that
-/// writers wait for; once it has copied the whole log, the next writer starts the log
-/// over from its beginning, so the file stays bounded.
-struct Checkpointer {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000;")
-            .map_err(backend)?;
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("keyward-checkpoint".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_INTERVAL)
-                {
-                    let done = conn
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-                    if let Err(err) = done {
-                        tracing::warn!(error = %err, "background checkpoint failed; retrying");
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Backend(format!("cannot start the checkpointer: {e}")))?;
-        Ok(Self {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
@@ -94,22 +39,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(backend)?;
-        let mut store = Self::init(conn)?;
-        {
-            let conn = store.conn()?;
-            // Checkpoints run in the background (see `Checkpointer`); the log is cut back
-            // to 64 MiB whenever it starts over.
-            conn.execute_batch(
-                "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
-            )
-            .map_err(backend)?;
-        }
-        store.checkpointer = Some(Checkpointer::start(path)?);
-        // SQLite names the log after the database: `<database>-wal`, beside it.
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        store.wal = Some(PathBuf::from(wal));
-        Ok(store)
+        Self::init(conn)
     }
 
     /// A private in-memory database, for tests.
@@ -148,8 +78,6 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
-            checkpointer: None,
-            wal: None,
         })
     }
 
@@ -614,38 +542,6 @@ impl Store for SqliteStore {
         sqlite_audit::append(&mut *self.conn()?, events)
     }
 
-    /// Commits with `synchronous = NORMAL`: the log is written but not flushed, so the
-    /// audit writer can link and write the next batch while `sync_audit` flushes this
-    /// one. The log is append-only and checksummed frame by frame, so a crash before the
-    /// flush loses a suffix of commits, never a middle one, and corrupts nothing.
-    fn append_audit_unsynced(&self, events: &[ChainedEvent]) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        if self.wal.is_none() {
-            return sqlite_audit::append(&mut conn, events);
-        }
-        conn.execute_batch("PRAGMA synchronous = NORMAL")
-            .map_err(backend)?;
-        let appended = sqlite_audit::append(&mut conn, events);
-        // Every other write keeps flushing at commit; if this fails the connection
-        // cannot be trusted to, so the store reports it rather than carry on.
-        let restored = conn
-            .execute_batch("PRAGMA synchronous = FULL")
-            .map_err(backend);
-        appended.and(restored)
-    }
-
-    /// Flushes the write-ahead log: every commit before the call is then on disk.
-    /// (`fsync` flushes the file, whichever descriptor names it; the log is never
-    /// replaced while the store has it open, only truncated or written over.)
-    fn sync_audit(&self) -> Result<(), StoreError> {
-        let Some(wal) = &self.wal else {
-            return Ok(());
-        };
-        std::fs::File::open(wal)
-            .and_then(|log| log.sync_data())
-            .map_err(|e| StoreError::Backend(format!("cannot flush {}: {e}", wal.display())))
-    }
-
     fn audit_head(&self) -> Result<Checkpoint, StoreError> {
         sqlite_audit::head(&mut *self.conn()?)
     }
@@ -720,58 +616,6 @@ mod tests {
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
         assert!(store.list_secrets("0", "r").unwrap().is_empty());
-    }
-
-    #[test]
-    fn unsynced_audit_appends_are_visible_flushed_and_leave_other_writes_synchronous() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.db");
-        let store = SqliteStore::open(&path).unwrap();
-        let event = keyward_core::audit::AuditEvent {
-            event_id: Uuid::new_v4().to_string(),
-            event_time: UnixMillis(1_000),
-            event_source: "kms.amazonaws.com".into(),
-            event_name: "Encrypt".into(),
-            read_only: false,
-            username: None,
-            access_key_id: None,
-            resources: vec![],
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            record: "{}".into(),
-        };
-        let linked = keyward_core::audit::link(Checkpoint::GENESIS, event, |bytes| {
-            let mut hash = [0u8; 32];
-            for (i, b) in bytes.iter().enumerate() {
-                hash[i % 32] ^= b;
-            }
-            hash
-        });
-        store
-            .append_audit_unsynced(std::slice::from_ref(&linked))
-            .unwrap();
-        // Visible before the flush, to this connection and to the log's readers.
-        assert_eq!(store.audit_head().unwrap().seq, linked.seq);
-        // Every other write still flushes at commit.
-        let synchronous: i64 = store
-            .conn()
-            .unwrap()
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(synchronous, 2, "FULL");
-        store.sync_audit().unwrap();
-        drop(store);
-        let reopened = SqliteStore::open(&path).unwrap();
-        assert_eq!(reopened.audit_range(0, 10).unwrap(), vec![linked]);
-        // The log is gone while no store holds the database: flushing then is an error,
-        // never a silent success.
-        drop(reopened);
-        let orphan = SqliteStore {
-            conn: Mutex::new(Connection::open_in_memory().unwrap()),
-            checkpointer: None,
-            wal: Some(dir.path().join("missing.db-wal")),
-        };
-        assert!(orphan.sync_audit().is_err());
     }
 
     #[test]

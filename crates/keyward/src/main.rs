@@ -265,11 +265,6 @@ async fn server(args: ServerArgs) -> ExitCode {
     }
 }
 
-/// mimalloc rather than the system allocator: the server makes many small, short-lived
-/// allocations on every request, from many threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

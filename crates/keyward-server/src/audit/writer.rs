@@ -1,8 +1,7 @@
 //! Group commit for the audit trail. Requests hand their event to one writer thread and
-//! wait; the thread takes every event waiting, links them into the chain and writes them in
-//! one transaction. A second thread makes the written batches durable (one flush for every
-//! batch written since its last) and then answers their requests, while the writer goes on
-//! with the next batch. Under load, batches grow and the cost of durability is shared.
+//! wait; the thread takes every event waiting, links them into the chain, writes them in one
+//! transaction (one fsync), and then answers each request. Under load, batches grow and the
+//! cost of durability is shared.
 
 use std::sync::Arc;
 
@@ -28,15 +27,9 @@ impl AuditWriter {
     pub fn start(store: Arc<dyn Store>) -> Result<Self, StoreError> {
         let head = store.audit_head()?;
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let (written, to_sync) = std::sync::mpsc::channel();
-        let syncer = Arc::clone(&store);
-        std::thread::Builder::new()
-            .name("keyward-audit-sync".into())
-            .spawn(move || sync(syncer, to_sync))
-            .map_err(|e| StoreError::Backend(format!("cannot start the audit writer: {e}")))?;
         std::thread::Builder::new()
             .name("keyward-audit".into())
-            .spawn(move || run(store, head, rx, written))
+            .spawn(move || run(store, head, rx))
             .map_err(|e| StoreError::Backend(format!("cannot start the audit writer: {e}")))?;
         Ok(Self { jobs })
     }
@@ -93,17 +86,9 @@ fn chain(head: Checkpoint, events: Vec<AuditEvent>) -> Vec<ChainedEvent> {
 /// requests fail.
 const MAX_RELINKS: u64 = 100;
 
-/// The requests of one written batch, waiting for it to be durable.
-type Written = Vec<oneshot::Sender<Result<(), String>>>;
-
-fn run(
-    store: Arc<dyn Store>,
-    mut head: Checkpoint,
-    mut rx: mpsc::Receiver<Job>,
-    written: std::sync::mpsc::Sender<Written>,
-) {
+fn run(store: Arc<dyn Store>, mut head: Checkpoint, mut rx: mpsc::Receiver<Job>) {
     let mut events = Vec::with_capacity(MAX_BATCH);
-    let mut waiting: Written = Vec::with_capacity(MAX_BATCH);
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
@@ -114,7 +99,7 @@ fn run(
             }
         }
         let mut linked = chain(head, std::mem::take(&mut events));
-        let mut result = store.append_audit_unsynced(&linked);
+        let mut result = store.append_audit(&linked);
         // Another writer (another node) moved the head: link again after it. Each retry
         // reads the head afresh, so it fails again only if yet another batch landed in
         // between; a short, growing pause lets a busy cluster's writers interleave.
@@ -128,12 +113,12 @@ fn run(
                 Ok(current) => {
                     head = current;
                     linked = chain(head, linked.into_iter().map(|c| c.event).collect());
-                    result = store.append_audit_unsynced(&linked);
+                    result = store.append_audit(&linked);
                 }
                 Err(err) => result = Err(err),
             }
         }
-        match result {
+        let outcome = match result {
             Ok(()) => {
                 if let Some(last) = linked.last() {
                     head = Checkpoint {
@@ -141,14 +126,7 @@ fn run(
                         hash: last.hash,
                     };
                 }
-                let batch = std::mem::replace(&mut waiting, Vec::with_capacity(MAX_BATCH));
-                if let Err(unsent) = written.send(batch) {
-                    // The syncer is gone (it does not stop on its own): nothing can be
-                    // made durable any more, so nothing is acknowledged.
-                    for done in unsent.0 {
-                        let _ = done.send(Err(stopped()));
-                    }
-                }
+                Ok(())
             }
             Err(err) => {
                 tracing::error!(error = %err, events = linked.len(), "audit events could not be written; their requests fail");
@@ -156,26 +134,10 @@ fn run(
                 if let Ok(current) = store.audit_head() {
                     head = current;
                 }
-                let outcome = Err(err.to_string());
-                for done in waiting.drain(..) {
-                    let _ = done.send(outcome.clone());
-                }
+                Err(err.to_string())
             }
-        }
-    }
-}
-
-/// Makes written batches durable and answers their requests: one flush covers every
-/// batch that was written before it started.
-fn sync(store: Arc<dyn Store>, written: std::sync::mpsc::Receiver<Written>) {
-    while let Ok(first) = written.recv() {
-        let mut batches = vec![first];
-        batches.extend(written.try_iter());
-        let outcome = store.sync_audit().map_err(|err| {
-            tracing::error!(error = %err, "written audit events could not be flushed; their requests fail");
-            err.to_string()
-        });
-        for done in batches.into_iter().flatten() {
+        };
+        for done in waiting.drain(..) {
             let _ = done.send(outcome.clone());
         }
     }
