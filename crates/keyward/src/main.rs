@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod agent;
 mod audit_cmd;
 mod esdk_cmd;
 mod transfer_cmd;
@@ -72,6 +73,9 @@ enum Command {
     Encrypt(esdk_cmd::EncryptArgs),
     /// Decrypt AWS Encryption SDK messages, checking their encryption context and key.
     Decrypt(esdk_cmd::DecryptArgs),
+    /// Serve secrets to local applications, cached, the way the AWS Secrets Manager Agent
+    /// does (GET /secretsmanager/get?secretId=... with a token header, on 127.0.0.1).
+    Agent(agent::AgentArgs),
 }
 
 #[derive(Subcommand)]
@@ -294,5 +298,6 @@ fn main() -> ExitCode {
         }) => audit_cmd::export(&storage, &data_dir, start, end, &output),
         Command::Encrypt(args) => esdk_cmd::encrypt(runtime.handle(), args),
         Command::Decrypt(args) => esdk_cmd::decrypt(runtime.handle(), args),
+        Command::Agent(args) => runtime.block_on(agent::run(args)),
     }
 }
