@@ -10,9 +10,20 @@ use std::future::Future;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
+/// Where the cache reads the time: the system's, or a test's hand-moved clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
 
 struct Fresh<V> {
     value: Arc<V>,
@@ -32,6 +43,7 @@ struct Slots<K, V> {
 }
 
 pub struct Cache<K, V> {
+    clock: Box<dyn Clock>,
     ttl: Duration,
     capacity: NonZeroUsize,
     slots: Mutex<Slots<K, V>>,
@@ -39,7 +51,12 @@ pub struct Cache<K, V> {
 
 impl<K: Hash + Eq + Clone, V> Cache<K, V> {
     pub fn new(ttl: Duration, capacity: NonZeroUsize) -> Self {
+        Self::with_clock(ttl, capacity, Box::new(SystemClock))
+    }
+
+    pub fn with_clock(ttl: Duration, capacity: NonZeroUsize, clock: Box<dyn Clock>) -> Self {
         Self {
+            clock,
             ttl,
             capacity,
             slots: Mutex::new(Slots {
@@ -108,7 +125,8 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         let slot = self.slot(key);
         let mut held = slot.lock().await;
         if let Some(fresh) = held.as_ref() {
-            if !refresh && fresh.fetched.elapsed() < self.ttl {
+            let age = self.clock.now().saturating_duration_since(fresh.fetched);
+            if !refresh && age < self.ttl {
                 return Ok(Arc::clone(&fresh.value));
             }
         }
@@ -117,7 +135,7 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
                 let value = Arc::new(value);
                 *held = Some(Fresh {
                     value: Arc::clone(&value),
-                    fetched: Instant::now(),
+                    fetched: self.clock.now(),
                 });
                 Ok(value)
             }
@@ -137,13 +155,43 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-    fn cache(ttl_secs: u64, size: usize) -> Cache<&'static str, String> {
-        Cache::new(
+    /// A clock that moves only when told to.
+    #[derive(Clone)]
+    struct ManualClock {
+        start: Instant,
+        offset_ms: Arc<AtomicU64>,
+    }
+
+    impl ManualClock {
+        fn advance(&self, by: Duration) {
+            self.offset_ms
+                .fetch_add(u64::try_from(by.as_millis()).unwrap(), Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for ManualClock {
+        fn now(&self) -> Instant {
+            self.start + Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+        }
+    }
+
+    fn cache_and_clock(ttl_secs: u64, size: usize) -> (Cache<&'static str, String>, ManualClock) {
+        let clock = ManualClock {
+            start: Instant::now(),
+            offset_ms: Arc::new(AtomicU64::new(0)),
+        };
+        let cache = Cache::with_clock(
             Duration::from_secs(ttl_secs),
             NonZeroUsize::new(size).unwrap(),
-        )
+            Box::new(clock.clone()),
+        );
+        (cache, clock)
+    }
+
+    fn cache(ttl_secs: u64, size: usize) -> Cache<&'static str, String> {
+        cache_and_clock(ttl_secs, size).0
     }
 
     /// Fetches count in `calls`; the value names the key and the fetch's number.
@@ -163,24 +211,24 @@ mod tests {
             .clone()
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn serves_from_cache_until_the_ttl_then_refetches() {
-        let c = cache(10, 10);
+        let (c, clock) = cache_and_clock(10, 10);
         let fetches = AtomicUsize::new(0);
         let fetch = || async {
             let n = fetches.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ()>(format!("v{n}"))
         };
         assert_eq!(*c.get(&"a", false, fetch, |_| false).await.unwrap(), "v0");
-        tokio::time::advance(Duration::from_secs(9)).await;
+        clock.advance(Duration::from_secs(9));
         assert_eq!(*c.get(&"a", false, fetch, |_| false).await.unwrap(), "v0");
-        tokio::time::advance(Duration::from_secs(2)).await;
+        clock.advance(Duration::from_secs(2));
         assert_eq!(*c.get(&"a", false, fetch, |_| false).await.unwrap(), "v1");
         assert_eq!(*c.get(&"a", true, fetch, |_| false).await.unwrap(), "v2");
         assert_eq!(fetches.load(Ordering::SeqCst), 3);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn zero_ttl_never_caches() {
         let c = cache(0, 10);
         let calls = AtomicUsize::new(0);
@@ -189,7 +237,7 @@ mod tests {
         assert_eq!(c.len(), 0);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_least_recently_used_key_is_evicted() {
         let c = cache(100, 2);
         let calls = AtomicUsize::new(0);
@@ -203,9 +251,9 @@ mod tests {
         assert_eq!(get(&c, "c", &calls).await, "c@5");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn errors_are_not_cached_and_stale_values_cover_transient_ones() {
-        let c = cache(10, 10);
+        let (c, clock) = cache_and_clock(10, 10);
         let err = c
             .get(&"a", false, || async { Err::<String, _>("down") }, |_| true)
             .await;
@@ -219,7 +267,7 @@ mod tests {
             )
             .await;
         assert_eq!(*v.unwrap(), "v0");
-        tokio::time::advance(Duration::from_secs(11)).await;
+        clock.advance(Duration::from_secs(11));
         let stale = c
             .get(
                 &"a",
@@ -235,7 +283,7 @@ mod tests {
         assert_eq!(fatal.unwrap_err(), "gone");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn concurrent_misses_share_one_fetch() {
         let c = Arc::new(cache(10, 10));
         let fetches = Arc::new(AtomicUsize::new(0));
