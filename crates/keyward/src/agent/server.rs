@@ -26,6 +26,8 @@ use super::secret::{self, SecretJson};
 
 /// The official agent's limit on one request's whole connection (MAX_REQ_TIME_SEC).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(61);
+/// How long before the end of its lifetime a connection is asked to close.
+const CLOSING_GRACE: Duration = Duration::from_secs(10);
 /// A client has this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request line and headers; the official agent allows (65 + 256) KiB.
@@ -191,7 +193,22 @@ pub async fn serve(listener: TcpListener, agent: Arc<Agent>, shutdown: impl Futu
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Ok(Err(err)) = tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+            tokio::pin!(connection);
+            // Near the end of its lifetime a connection is asked to finish the request in
+            // hand and close (idle keep-alive connections close at once); at the end it
+            // is dropped, whatever it was doing.
+            let ended = tokio::select! {
+                ended = connection.as_mut() => Some(ended),
+                () = tokio::time::sleep(CONNECTION_LIFETIME - CLOSING_GRACE) => None,
+            };
+            let ended = match ended {
+                Some(ended) => Some(ended),
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    tokio::time::timeout(CLOSING_GRACE, connection).await.ok()
+                }
+            };
+            if let Some(Err(err)) = ended {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
             drop(guard);
