@@ -536,3 +536,40 @@ def test_listens_on_loopback_only(agent: Agent) -> None:
             if state == "0A" and local.endswith(":" + port_hex):
                 listening.append((table, local))
     assert listening == [("/proc/net/tcp", f"0100007F:{port_hex}")]
+
+
+# --------------------------------------------------------------------------------------
+# Limits and an unreachable service
+# --------------------------------------------------------------------------------------
+
+
+def test_connections_beyond_max_conn_get_429(start_agent, sm: Any, sensitive: Any, token: str) -> None:
+    import socket
+
+    limited = start_agent("--max-conn", "1")
+    created = new_secret(sm, sensitive)
+    path = f"/secretsmanager/get?secretId={created['Name']}"
+    assert limited.request(path, token=token)[0] == 200
+    idle = socket.create_connection(("127.0.0.1", limited.port), timeout=10)
+    try:
+        time.sleep(0.3)  # until the agent has accepted it
+        assert limited.request(path, token=token) == (429, b"Connection limit exceeded")
+        assert limited.request("/ping") == (200, b"healthy")  # health checks have headroom
+    finally:
+        idle.close()
+    deadline = time.monotonic() + 10
+    while limited.request(path, token=token)[0] != 200:
+        assert time.monotonic() < deadline, "the closed connection was never released"
+        time.sleep(0.1)
+
+
+def test_unreachable_secrets_manager_is_502(start_agent, token: str) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    lost = start_agent(env={"AWS_TOKEN": token, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}"})
+    status, body = lost.request("/secretsmanager/get?secretId=anything", token=token)
+    assert status == 502, body
+    assert json.loads(body) == {"__type": "ConnectionError", "message": "Read Error"}
