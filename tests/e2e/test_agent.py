@@ -573,3 +573,89 @@ def test_unreachable_secrets_manager_is_502(start_agent, token: str) -> None:
     status, body = lost.request("/secretsmanager/get?secretId=anything", token=token)
     assert status == 502, body
     assert json.loads(body) == {"__type": "ConnectionError", "message": "Read Error"}
+
+
+class Relay:
+    """A TCP relay to the server that can be cut: Secrets Manager going away."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.sockets: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=30)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.up = False
+        for s in self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.mark.parametrize("ignore_transient_errors", [True, False])
+def test_an_expired_value_covers_an_outage(start_agent, server: KeywardServer, sm: Any, sensitive: Any,
+                                           token: str, tmp_path: Path, ignore_transient_errors: bool) -> None:
+    relay = Relay(server.port)
+    try:
+        config = tmp_path / "agent.toml"
+        config.write_text(f"ignore_transient_errors = {str(ignore_transient_errors).lower()}\n")
+        agent = start_agent("--ttl", "1s", "--config", str(config),
+                            env={"AWS_TOKEN": token, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{relay.port}"})
+        value = "before-the-outage-" + os.urandom(6).hex()
+        created = new_secret(sm, sensitive, value)
+        assert agent.get(created["Name"], token)["SecretString"] == value
+        relay.cut()
+        time.sleep(1.3)  # past the TTL
+        status, body = agent.request(f"/secretsmanager/get?secretId={created['Name']}", token=token)
+        if ignore_transient_errors:
+            assert status == 200 and json.loads(body)["SecretString"] == value
+        else:
+            assert status == 502 and json.loads(body)["__type"] == "ConnectionError"
+        # Never cached: a secret the agent had not fetched before the outage.
+        other = new_secret(sm, sensitive)
+        status, _ = agent.request(f"/secretsmanager/get?secretId={other['Name']}", token=token)
+        assert status == 502
+    finally:
+        relay.close()

@@ -105,7 +105,8 @@ fn error_kind(err: &AgentError) -> &str {
 }
 
 /// Secrets Manager's own errors pass through with their status, code and message; a
-/// timeout is 504, an unreachable or unreadable service 502, anything else 500.
+/// timeout is 504, an unreachable or unreadable service 502, anything else (a request the
+/// SDK could not build, say) 500.
 fn map_sdk_error<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> AgentError {
     match err {
         SdkError::ServiceError(context) => {
@@ -122,7 +123,9 @@ fn map_sdk_error<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Ag
         }
         SdkError::TimeoutError(_) => AgentError::Timeout,
         SdkError::DispatchFailure(failure) if failure.is_timeout() => AgentError::Timeout,
-        SdkError::DispatchFailure(failure) if failure.is_io() => {
+        // Refused, reset, or closed before the answer: the service is out of reach. (The
+        // official agent answers 500 for the last two; they are as transient as the first.)
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_other() => {
             AgentError::Connection("Read Error")
         }
         SdkError::ResponseError(_) => AgentError::Connection("Response Error"),
