@@ -317,4 +317,40 @@ mod tests {
             r#"{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the \"x\" secret."}"#
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever the bytes of the path and query, an answer and never a panic.
+            #[test]
+            fn any_request_parses_or_is_refused(path in ".{0,64}", query in proptest::option::of(".{0,64}")) {
+                let _ = AgentRequest::parse(&path, query.as_deref(), "/v1/");
+            }
+
+            /// Any secret id, encoded as clients encode it, comes back as it was, in
+            /// both forms.
+            #[test]
+            fn secret_ids_round_trip(id in "\\PC{1,40}", stage in proptest::option::of("[A-Za-z_]{1,12}")) {
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                query.append_pair("secretId", &id);
+                if let Some(stage) = &stage {
+                    query.append_pair("versionStage", stage);
+                }
+                let query = query.finish();
+                let AgentRequest::Get(get) = AgentRequest::parse("/secretsmanager/get", Some(&query), "/v1/").unwrap() else {
+                    panic!("not a get");
+                };
+                prop_assert_eq!(&get.query.secret_id, &id);
+                prop_assert_eq!(&get.query.version_stage, &stage);
+
+                let encoded: String = id.bytes().map(|b| format!("%{b:02X}")).collect();
+                let AgentRequest::Get(get) = AgentRequest::parse(&format!("/v1/{encoded}"), None, "/v1/").unwrap() else {
+                    panic!("not a get");
+                };
+                prop_assert_eq!(get.query.secret_id, id);
+            }
+        }
+    }
 }
