@@ -1,10 +1,11 @@
 //! `keyward-bench`: a load generator for KMS / Secrets Manager compatible endpoints.
 //!
 //! Every request is a SigV4-signed AWS JSON 1.1 call (or, with `--protocol openbao`, an
-//! OpenBao / Vault transit call) sent over one of `--connections` keep-alive HTTP/1.1
+//! OpenBao / Vault transit call; with `--protocol agent`, a secrets agent's GET) sent over one of `--connections` keep-alive HTTP/1.1
 //! connections. A request is built and signed just before it is sent; the latency
 //! measured is the round trip from send to the last byte of the response.
 
+mod agent;
 mod client;
 mod creds;
 mod protocol;
@@ -52,6 +53,13 @@ struct Cli {
     /// Token for --protocol openbao; VAULT_TOKEN or BAO_TOKEN is read when not given.
     #[arg(long, env = "KEYWARD_BENCH_VAULT_TOKEN", hide_env_values = true)]
     vault_token: Option<String>,
+    /// Token for --protocol agent (its X-Aws-Parameters-Secrets-Token); AWS_TOKEN is read
+    /// when not given.
+    #[arg(long, env = "KEYWARD_BENCH_AGENT_TOKEN", hide_env_values = true)]
+    agent_token: Option<String>,
+    /// The existing secret --protocol agent asks for (name or ARN).
+    #[arg(long, env = "KEYWARD_BENCH_SECRET_ID")]
+    secret_id: Option<String>,
     /// Path of the transit engine for --protocol openbao; mounted at setup if absent.
     #[arg(long, env = "KEYWARD_BENCH_TRANSIT_MOUNT", default_value = "transit")]
     transit_mount: String,
@@ -140,6 +148,22 @@ impl Cli {
                     endpoint,
                     Token(token),
                     &self.transit_mount,
+                )?))
+            }
+            Protocol::Agent => {
+                if !agent::SUPPORTED.contains(&self.workload) {
+                    return Err(agent::unsupported(self.workload));
+                }
+                let token = self
+                    .agent_token
+                    .clone()
+                    .or_else(|| std::env::var("AWS_TOKEN").ok())
+                    .filter(|t| !t.is_empty())
+                    .ok_or("--protocol agent needs --agent-token (or AWS_TOKEN)")?;
+                Ok(Api::Agent(agent::Agent::new(
+                    endpoint,
+                    agent::AgentToken(token),
+                    self.secret_id.as_deref().unwrap_or_default(),
                 )?))
             }
         }
@@ -375,6 +399,38 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn agent_needs_a_secret_and_serves_get_secret_value_only() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec![
+                "keyward-bench",
+                "--protocol",
+                "agent",
+                "--endpoint",
+                "http://127.0.0.1:2773",
+                "--agent-token",
+                "t",
+            ];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).unwrap()
+        };
+        let api = parse(&["--workload", "get-secret-value", "--secret-id", "db"])
+            .api()
+            .unwrap();
+        assert_eq!(api.protocol(), Protocol::Agent);
+        assert_eq!(api.endpoint().authority, "127.0.0.1:2773");
+        let e = parse(&["--workload", "get-secret-value"])
+            .api()
+            .err()
+            .unwrap();
+        assert!(e.contains("--secret-id"), "{e}");
+        let e = parse(&["--workload", "decrypt", "--secret-id", "db"])
+            .api()
+            .err()
+            .unwrap();
+        assert!(e.contains("not served by the agent"), "{e}");
     }
 
     fn budget_plan(measure_from: Instant, budget: u64) -> Plan {

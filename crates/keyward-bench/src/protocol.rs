@@ -1,10 +1,11 @@
-//! The two wire protocols a run can speak, behind one small enum the workers call.
+//! The wire protocols a run can speak, behind one small enum the workers call.
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http_body_util::Full;
 
+use crate::agent::Agent;
 use crate::request::{Endpoint, Signer};
 use crate::transit::Transit;
 use crate::workload::{self, Fixtures, Workload};
@@ -16,6 +17,9 @@ pub enum Protocol {
     /// The OpenBao / Vault transit engine, authenticated by a token.
     #[value(name = "openbao", alias = "vault")]
     OpenBao,
+    /// A local secrets agent (`keyward agent`, the AWS Secrets Manager Agent): plain GETs
+    /// with a token header, answered from its cache.
+    Agent,
 }
 
 impl Protocol {
@@ -23,6 +27,7 @@ impl Protocol {
         match self {
             Protocol::Aws => "aws",
             Protocol::OpenBao => "openbao",
+            Protocol::Agent => "agent",
         }
     }
 }
@@ -31,6 +36,7 @@ impl Protocol {
 pub enum Api {
     Aws(Signer),
     OpenBao(Transit),
+    Agent(Agent),
 }
 
 impl Api {
@@ -38,6 +44,7 @@ impl Api {
         match self {
             Api::Aws(_) => Protocol::Aws,
             Api::OpenBao(_) => Protocol::OpenBao,
+            Api::Agent(_) => Protocol::Agent,
         }
     }
 
@@ -45,6 +52,7 @@ impl Api {
         match self {
             Api::Aws(signer) => &signer.endpoint,
             Api::OpenBao(transit) => &transit.endpoint,
+            Api::Agent(agent) => &agent.endpoint,
         }
     }
 
@@ -53,6 +61,7 @@ impl Api {
         match self {
             Api::Aws(signer) => workload::setup(workload, signer).await,
             Api::OpenBao(transit) => transit.setup(workload).await,
+            Api::Agent(agent) => agent.setup().await,
         }
     }
 
@@ -70,6 +79,7 @@ impl Api {
                 signer.build(service, operation, body, now)
             }
             Api::OpenBao(transit) => transit.next_request(workload, fixtures, rng),
+            Api::Agent(agent) => agent.build(),
         }
     }
 
@@ -78,6 +88,7 @@ impl Api {
         match self {
             Api::Aws(_) => crate::client::error_code(status, body),
             Api::OpenBao(_) => crate::transit::error_code(status, body),
+            Api::Agent(_) => crate::agent::error_code(status, body),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod agent;
 mod audit_cmd;
 mod env_cmd;
 mod esdk_cmd;
@@ -80,6 +81,9 @@ enum Command {
     /// Run a program the way Lambda runs a function: its name, a role's credentials,
     /// decrypted variables and resolved Secrets Manager references in its environment.
     Exec(exec_cmd::ExecArgs),
+    /// Serve secrets to local applications, cached, the way the AWS Secrets Manager Agent
+    /// does (GET /secretsmanager/get?secretId=... with a token header, on 127.0.0.1).
+    Agent(agent::AgentArgs),
 }
 
 #[derive(Subcommand)]
@@ -304,5 +308,6 @@ fn main() -> ExitCode {
         Command::Decrypt(args) => esdk_cmd::decrypt(runtime.handle(), args),
         Command::Env(command) => env_cmd::run(runtime.handle(), command),
         Command::Exec(args) => exec_cmd::run(runtime.handle(), args),
+        Command::Agent(args) => runtime.block_on(agent::run(args)),
     }
 }
