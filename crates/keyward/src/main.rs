@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod apply;
 mod audit_cmd;
 mod esdk_cmd;
 mod transfer_cmd;
@@ -72,6 +73,9 @@ enum Command {
     Encrypt(esdk_cmd::EncryptArgs),
     /// Decrypt AWS Encryption SDK messages, checking their encryption context and key.
     Decrypt(esdk_cmd::DecryptArgs),
+    /// Create or bring up to date the keys, aliases, secrets, users and roles of a stack
+    /// file, and print their ARNs (docs/apply.md).
+    Apply(apply::ApplyArgs),
 }
 
 #[derive(Subcommand)]
@@ -294,5 +298,6 @@ fn main() -> ExitCode {
         }) => audit_cmd::export(&storage, &data_dir, start, end, &output),
         Command::Encrypt(args) => esdk_cmd::encrypt(runtime.handle(), args),
         Command::Decrypt(args) => esdk_cmd::decrypt(runtime.handle(), args),
+        Command::Apply(args) => apply::apply(runtime.handle(), args),
     }
 }
