@@ -25,10 +25,7 @@ fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, String> {
 
 /// The tags of `desired` that `current` lacks or holds with another value. Tags the file
 /// does not name are left alone.
-fn missing_tags(
-    current: &[Tag],
-    desired: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
+fn missing_tags(current: &[Tag], desired: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let current: BTreeMap<&str, &str> = current.iter().map(|t| (t.key(), t.value())).collect();
     desired
         .iter()
@@ -48,7 +45,12 @@ pub async fn apply_user(
     let found = match clients.iam.get_user().user_name(name).send().await {
         Ok(out) => out.user,
         Err(e) if error_code(&e) == Some("NoSuchEntity") => None,
-        Err(e) => return Err(format!("users.{logical}: GetUser {name}: {}", sdk_error(&e))),
+        Err(e) => {
+            return Err(format!(
+                "users.{logical}: GetUser {name}: {}",
+                sdk_error(&e)
+            ))
+        }
     };
     let (status, changes, arn) = match found {
         None => {
@@ -119,7 +121,12 @@ pub async fn apply_role(
     let found = match clients.iam.get_role().role_name(name).send().await {
         Ok(out) => out.role,
         Err(e) if error_code(&e) == Some("NoSuchEntity") => None,
-        Err(e) => return Err(format!("roles.{logical}: GetRole {name}: {}", sdk_error(&e))),
+        Err(e) => {
+            return Err(format!(
+                "roles.{logical}: GetRole {name}: {}",
+                sdk_error(&e)
+            ))
+        }
     };
     let (status, changes, arn) = match found {
         None => {
@@ -149,10 +156,7 @@ pub async fn apply_role(
                     .send()
                     .await
                     .map_err(|e| {
-                        format!(
-                            "roles.{logical}: UpdateAssumeRolePolicy: {}",
-                            sdk_error(&e)
-                        )
+                        format!("roles.{logical}: UpdateAssumeRolePolicy: {}", sdk_error(&e))
                     })?;
                 changes.push("assume_role_policy".to_owned());
             }

@@ -230,7 +230,16 @@ pub async fn apply_key(
         }
         Some(meta) => {
             let material = material.as_ref().map(|m| m.as_slice());
-            update_key(clients, &path, key, &meta, policy.as_ref(), material, &mut changes).await?;
+            update_key(
+                clients,
+                &path,
+                key,
+                &meta,
+                policy.as_ref(),
+                material,
+                &mut changes,
+            )
+            .await?;
             let status = if changes.is_empty() {
                 Status::Unchanged
             } else {
@@ -275,8 +284,16 @@ async fn update_key(
             "{path}: key {id} is pending deletion: cancel its deletion (aws kms cancel-key-deletion) or take it out of the file"
         ));
     }
-    let spec = meta.key_spec.as_ref().map(|s| s.as_str()).unwrap_or_default();
-    let usage = meta.key_usage.as_ref().map(|u| u.as_str()).unwrap_or_default();
+    let spec = meta
+        .key_spec
+        .as_ref()
+        .map(|s| s.as_str())
+        .unwrap_or_default();
+    let usage = meta
+        .key_usage
+        .as_ref()
+        .map(|u| u.as_str())
+        .unwrap_or_default();
     if spec != key.key_spec() || usage != key.key_usage() {
         return Err(format!(
             "{path}: key {id} is {spec}/{usage}, the file says {}/{}: a key's spec and usage cannot change (make a new key under another name)",

@@ -217,7 +217,10 @@ mod tests {
     #[test]
     fn documents_compare_as_json_url_encoded_or_not() {
         let desired = serde_json::json!({"Version": "2012-10-17", "Statement": []});
-        assert!(same_json(r#"{"Statement":[],"Version":"2012-10-17"}"#, &desired));
+        assert!(same_json(
+            r#"{"Statement":[],"Version":"2012-10-17"}"#,
+            &desired
+        ));
         assert!(same_json(
             "%7B%22Version%22%3A%20%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D",
             &desired

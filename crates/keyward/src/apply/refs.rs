@@ -233,7 +233,12 @@ mod tests {
     #[test]
     fn references_resolve_and_policy_variables_stay() {
         let mut values = Values::new("000000000000".into(), "us-east-1".into());
-        values.set(Kind::User, "alice", "arn", "arn:aws:iam::000000000000:user/alice");
+        values.set(
+            Kind::User,
+            "alice",
+            "arn",
+            "arn:aws:iam::000000000000:user/alice",
+        );
         let out = values
             .resolve_text(
                 "p",

@@ -68,12 +68,7 @@ pub async fn apply_secret(
     let found = match clients.sm.describe_secret().secret_id(name).send().await {
         Ok(out) => Some(out),
         Err(e) if error_code(&e) == Some("ResourceNotFoundException") => None,
-        Err(e) => {
-            return Err(format!(
-                "{path}: DescribeSecret {name}: {}",
-                sdk_error(&e)
-            ))
-        }
+        Err(e) => return Err(format!("{path}: DescribeSecret {name}: {}", sdk_error(&e))),
     };
     let mut changes = Vec::new();
     let (status, arn) = match found {
@@ -140,9 +135,7 @@ pub async fn apply_secret(
                 let stored = match clients.sm.get_secret_value().secret_id(&arn).send().await {
                     Ok(out) => out.secret_string.map(Zeroizing::new),
                     Err(e) if error_code(&e) == Some("ResourceNotFoundException") => None,
-                    Err(e) => {
-                        return Err(format!("{path}: GetSecretValue: {}", sdk_error(&e)))
-                    }
+                    Err(e) => return Err(format!("{path}: GetSecretValue: {}", sdk_error(&e))),
                 };
                 let same = stored
                     .as_ref()

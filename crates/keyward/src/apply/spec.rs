@@ -127,9 +127,9 @@ impl Secret {
         if let Some(text) = &self.secret_string {
             return Some(Zeroizing::new(text.clone()));
         }
-        self.secret_json.as_ref().map(|map| {
-            Zeroizing::new(serde_json::to_string(map).unwrap_or_default())
-        })
+        self.secret_json
+            .as_ref()
+            .map(|map| Zeroizing::new(serde_json::to_string(map).unwrap_or_default()))
     }
 }
 
@@ -234,7 +234,11 @@ pub fn check(stack: &Stack, base: &Path) -> Result<(), String> {
             return Err(format!("{path}: the role name is also roles.{other}'s"));
         }
         let at = format!("{path}.assume_role_policy");
-        defined.check_value(&at, &policy_value(&at, &role.assume_role_policy)?, &iam_only)?;
+        defined.check_value(
+            &at,
+            &policy_value(&at, &role.assume_role_policy)?,
+            &iam_only,
+        )?;
         for (name, policy) in &role.policies {
             let at = format!("{path}.policies.{name}");
             defined.check_value(&at, &policy_value(&at, policy)?, &all)?;
@@ -342,11 +346,7 @@ pub fn material_bytes(
             std::env::var(var)
                 .map_err(|_| format!("{path}.env: the environment variable {var} is not set"))?,
         ),
-        _ => {
-            return Err(format!(
-                "{path}: give exactly one of base64, file and env"
-            ))
-        }
+        _ => return Err(format!("{path}: give exactly one of base64, file and env")),
     };
     let bytes = Zeroizing::new(
         base64::engine::general_purpose::STANDARD
@@ -372,7 +372,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named_with_their_path() {
-        let err = parse_here("keys:\n  a:\n    aliases: [alias/a]\n    descripton: x\n").unwrap_err();
+        let err =
+            parse_here("keys:\n  a:\n    aliases: [alias/a]\n    descripton: x\n").unwrap_err();
         assert!(err.contains("keys.a"), "{err}");
         assert!(err.contains("descripton"), "{err}");
     }
