@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT_ID, REGION, REPO_ROOT, KeywardServer, client_error, keyward_bin
-from test_iam import Principal, boto
+from test_iam import Principal, allow, boto, deny, document, new_user
 
 SEED_LAB = REPO_ROOT / "examples" / "seed-lab.yaml"
 LAB_KEY_ID = "2c8dd0cb-0ad2-4695-afa2-81b620e4bee6"
@@ -348,3 +348,83 @@ def test_a_failing_call_stops_with_the_applied_part_listed(fresh_server, tmp_pat
     assert statuses(result.stdout) == {"users.u": "created"}, result.stdout
     assert "keys.k: CreateKey: AlreadyExistsException" in result.stderr, result.stderr
     assert "apply again" in result.stderr
+
+
+ROTATION_STACK = """
+users:
+  reader: {}
+keys:
+  k:
+    aliases: [alias/rotating]
+    enable_key_rotation: ROTATE
+secrets:
+  s:
+    name: app/token
+    description: a token
+    kms_key: alias/rotating
+    secret_string: VALUE
+    tags: {env: test}
+    policy:
+      Version: "2012-10-17"
+      Statement:
+        - Effect: Allow
+          Principal: {AWS: "${users.reader.arn}"}
+          Action: secretsmanager:GetSecretValue
+          Resource: "*"
+"""
+
+
+def test_rotation_secret_policies_and_text_values(fresh_server, tmp_path, sensitive):
+    srv = fresh_server
+    sensitive.add("token-one-value", "secret value")
+    sensitive.add("token-two-value", "secret value")
+    kms, sm = boto(srv, "kms"), boto(srv, "secretsmanager")
+    stack = tmp_path / "stack.yaml"
+
+    def write(rotate: str, value: str) -> None:
+        stack.write_text(ROTATION_STACK.replace("ROTATE", rotate).replace("VALUE", value))
+
+    write("true", "token-one-value")
+    out = apply_ok(srv, tmp_path, str(stack))
+    assert "token-one-value" not in out
+    key_id = kms.describe_key(KeyId="alias/rotating")["KeyMetadata"]["KeyId"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    secret = sm.describe_secret(SecretId="app/token")
+    assert secret["Tags"] == [{"Key": "env", "Value": "test"}]
+    policy = json.loads(sm.get_resource_policy(SecretId="app/token")["ResourcePolicy"])
+    assert policy["Statement"][0]["Principal"]["AWS"] == f"arn:aws:iam::{ACCOUNT_ID}:user/reader"
+    assert sm.get_secret_value(SecretId="app/token")["SecretString"] == "token-one-value"
+    assert apply_ok(srv, tmp_path, str(stack)).strip().splitlines()[-1] == "no changes"
+
+    write("false", "token-two-value")
+    out = apply_ok(srv, tmp_path, str(stack))
+    assert "(enable_key_rotation)" in out and "(value)" in out, out
+    assert "token-two-value" not in out
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+    assert sm.get_secret_value(SecretId="app/token")["SecretString"] == "token-two-value"
+    assert apply_ok(srv, tmp_path, str(stack)).strip().splitlines()[-1] == "no changes"
+
+    # A key's spec cannot change: the apply says so and stops.
+    stack.write_text(ROTATION_STACK.replace("ROTATE", "false").replace("VALUE", "token-two-value")
+                     .replace("    enable_key_rotation", "    key_spec: HMAC_256\n    key_usage: GENERATE_VERIFY_MAC\n    enable_key_rotation"))
+    result = run_apply(srv, tmp_path, str(stack))
+    assert result.returncode == 1
+    assert "keys.k: key" in result.stderr and "cannot change" in result.stderr, result.stderr
+
+
+def test_fixed_key_ids_are_authorized_like_any_create_key(fresh_server, sensitive):
+    srv = fresh_server
+    tag = {"TagKey": "keyward:key-id", "TagValue": "21212121-2222-4333-8444-555555555555"}
+    nobody = new_user(srv, sensitive, policy=document(allow("kms:DescribeKey")))
+    code, _ = client_error(nobody.client("kms").create_key, Tags=[tag])
+    assert code == "AccessDeniedException"
+    creator = new_user(srv, sensitive, policy=document(allow("kms:CreateKey")))
+    assert creator.client("kms").create_key(Tags=[tag])["KeyMetadata"]["KeyId"] == tag["TagValue"]
+    # An administrator can forbid chosen ids through aws:TagKeys.
+    no_fixed = new_user(srv, sensitive, policy=document(
+        allow("kms:CreateKey"),
+        deny("kms:CreateKey", Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "keyward:key-id"}})))
+    other = {"TagKey": "keyward:key-id", "TagValue": "31313131-2222-4333-8444-555555555555"}
+    code, _ = client_error(no_fixed.client("kms").create_key, Tags=[other])
+    assert code == "AccessDeniedException"
+    assert no_fixed.client("kms").create_key()["KeyMetadata"]["KeyId"] != other["TagValue"]
