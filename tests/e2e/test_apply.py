@@ -428,3 +428,45 @@ def test_fixed_key_ids_are_authorized_like_any_create_key(fresh_server, sensitiv
     code, _ = client_error(no_fixed.client("kms").create_key, Tags=[other])
     assert code == "AccessDeniedException"
     assert no_fixed.client("kms").create_key()["KeyMetadata"]["KeyId"] != other["TagValue"]
+
+
+def test_dry_run_reports_and_changes_nothing(fresh_server, tmp_path, sensitive):
+    srv = fresh_server
+    sensitive.add("lab_password", "secret value")
+    sensitive.add("dry_password", "secret value")
+    kms, sm, iam = boto(srv, "kms"), boto(srv, "secretsmanager"), boto(srv, "iam")
+    out = apply_ok(srv, tmp_path, str(SEED_LAB), "--dry-run")
+    assert set(statuses_dry(out).values()) == {"to create"} and len(statuses_dry(out)) == 5, out
+    assert out.strip().splitlines()[-1] == "dry run: 5 to create, 0 to update, 0 unchanged; nothing was changed"
+    assert f"key/{LAB_KEY_ID}" in out
+    assert client_error(iam.get_user, UserName="AWSLabsUser")[0] == "NoSuchEntity"
+    assert client_error(kms.describe_key, KeyId="alias/UserName")[0] == "NotFoundException"
+    assert client_error(sm.describe_secret, SecretId="student")[0] == "ResourceNotFoundException"
+
+    apply_ok(srv, tmp_path, str(SEED_LAB))
+    versions = lab_secret_versions(sm)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(SEED_LAB.read_text().replace("Encryption key for the", "Key for the")
+                       .replace("Password: lab_password", "Password: dry_password")
+                       .replace("      create-keys:", "      create-keys-2:"))
+    doc = as_json(apply_ok(srv, tmp_path, str(changed), "--dry-run", "--output", "json"))
+    assert doc["dry_run"] is True and doc["changed"] is True
+    by_name = {f'{r["kind"]}.{r["name"]}': r for r in doc["resources"]}
+    assert by_name["keys.user_name"]["changes"] == ["description"]
+    assert by_name["secrets.student"]["changes"] == ["value"]
+    assert by_name["users.lab_user"]["changes"] == ["policy create-keys-2", "policy create-keys removed"]
+    assert by_name["roles.loadtest"]["status"] == "unchanged"
+    assert "dry_password" not in json.dumps(doc)
+    assert kms.describe_key(KeyId=LAB_KEY_ID)["KeyMetadata"]["Description"] == "Encryption key for the TranscriptionApp."
+    assert lab_secret_versions(sm) == versions
+    assert iam.list_user_policies(UserName="AWSLabsUser")["PolicyNames"] == ["create-keys"]
+    assert apply_ok(srv, tmp_path, str(SEED_LAB)).strip().splitlines()[-1] == "no changes"
+
+
+def statuses_dry(stdout: str) -> dict[str, str]:
+    found = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^(\w+\.[\w-]+)\s+(to create|to update|unchanged)\s+(\S+)", line)
+        if m:
+            found[m.group(1)] = m.group(2)
+    return found

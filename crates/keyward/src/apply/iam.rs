@@ -53,6 +53,14 @@ pub async fn apply_user(
         }
     };
     let (status, changes, arn) = match found {
+        None if clients.dry_run => {
+            let arn = format!(
+                "arn:aws:iam::{}:user{}{name}",
+                values.account_id,
+                user.path.as_deref().unwrap_or("/")
+            );
+            (Status::Created, Vec::new(), arn)
+        }
         None => {
             let created = clients
                 .iam
@@ -76,7 +84,7 @@ pub async fn apply_user(
                 .await
                 .map_err(|e| format!("users.{logical}: ListUserTags: {}", sdk_error(&e)))?;
             let missing = missing_tags(tags.tags(), &user.tags);
-            if !missing.is_empty() {
+            if !missing.is_empty() && !clients.dry_run {
                 clients
                     .iam
                     .tag_user()
@@ -85,6 +93,8 @@ pub async fn apply_user(
                     .send()
                     .await
                     .map_err(|e| format!("users.{logical}: TagUser: {}", sdk_error(&e)))?;
+            }
+            if !missing.is_empty() {
                 changes.push("tags".to_owned());
             }
             let status = if changes.is_empty() {
@@ -129,6 +139,14 @@ pub async fn apply_role(
         }
     };
     let (status, changes, arn) = match found {
+        None if clients.dry_run => {
+            let arn = format!(
+                "arn:aws:iam::{}:role{}{name}",
+                values.account_id,
+                role.path.as_deref().unwrap_or("/")
+            );
+            (Status::Created, Vec::new(), arn)
+        }
         None => {
             let created = clients
                 .iam
@@ -147,7 +165,7 @@ pub async fn apply_role(
         Some(current) => {
             let mut changes = Vec::new();
             let current_trust = current.assume_role_policy_document().unwrap_or_default();
-            if !same_json(current_trust, &trust) {
+            if !same_json(current_trust, &trust) && !clients.dry_run {
                 clients
                     .iam
                     .update_assume_role_policy()
@@ -168,7 +186,7 @@ pub async fn apply_role(
                 .await
                 .map_err(|e| format!("roles.{logical}: ListRoleTags: {}", sdk_error(&e)))?;
             let missing = missing_tags(tags.tags(), &role.tags);
-            if !missing.is_empty() {
+            if !missing.is_empty() && !clients.dry_run {
                 clients
                     .iam
                     .tag_role()
@@ -177,6 +195,8 @@ pub async fn apply_role(
                     .send()
                     .await
                     .map_err(|e| format!("roles.{logical}: TagRole: {}", sdk_error(&e)))?;
+            }
+            if !missing.is_empty() {
                 changes.push("tags".to_owned());
             }
             let status = if changes.is_empty() {
@@ -340,17 +360,21 @@ async fn sync_policies(
                 continue;
             }
         }
-        principal
-            .put(clients, name, &document)
-            .await
-            .map_err(|e| format!("{at}: {e}"))?;
+        if !clients.dry_run {
+            principal
+                .put(clients, name, &document)
+                .await
+                .map_err(|e| format!("{at}: {e}"))?;
+        }
         changes.push(format!("policy {name}"));
     }
     for name in current.iter().filter(|n| !desired.contains_key(*n)) {
-        principal
-            .delete(clients, name)
-            .await
-            .map_err(|e| format!("{path}: {e}"))?;
+        if !clients.dry_run {
+            principal
+                .delete(clients, name)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+        }
         changes.push(format!("policy {name} removed"));
     }
     Ok(changes)
@@ -363,6 +387,9 @@ pub async fn apply_user_policies(
     logical: &str,
     user: &User,
 ) -> Result<(), String> {
+    if report.dry_run() && report.status_of("users", logical) == Some(Status::Created) {
+        return Ok(());
+    }
     let path = format!("users.{logical}");
     let principal = Principal::User(user.name(logical));
     for change in sync_policies(clients, values, &path, principal, &user.policies).await? {
@@ -378,6 +405,9 @@ pub async fn apply_role_policies(
     logical: &str,
     role: &Role,
 ) -> Result<(), String> {
+    if report.dry_run() && report.status_of("roles", logical) == Some(Status::Created) {
+        return Ok(());
+    }
     let path = format!("roles.{logical}");
     let principal = Principal::Role(role.name(logical));
     for change in sync_policies(clients, values, &path, principal, &role.policies).await? {

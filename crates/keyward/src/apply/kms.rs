@@ -15,7 +15,7 @@ use serde_json::json;
 use super::refs::{Kind, Values};
 use super::report::{Entry, Report, Status};
 use super::spec::{material_bytes, policy_value, Key};
-use super::{error_code, same_json, sdk_error, Clients};
+use super::{error_code, same_json, sdk_error, Clients, NEW_KEY_ID};
 
 /// The tag that asks Keyward's CreateKey for a key id (docs/kms.md).
 const FIXED_KEY_ID_TAG: &str = "keyward:key-id";
@@ -179,7 +179,15 @@ pub async fn apply_key(
         (None, None) => None,
     };
     let mut changes = Vec::new();
-    let (status, meta) = match found {
+    let (status, key_id, arn) = match found {
+        None if clients.dry_run => {
+            let id = key.key_id.as_deref().unwrap_or(NEW_KEY_ID);
+            let arn = format!(
+                "arn:aws:kms:{}:{}:key/{id}",
+                values.region, values.account_id
+            );
+            (Status::Created, id.to_owned(), arn)
+        }
         None => {
             let mut tags = kms_tags(&key.tags)?;
             if let Some(id) = &key.key_id {
@@ -226,7 +234,8 @@ pub async fn apply_key(
                     .await
                     .map_err(|e| format!("{path}: EnableKeyRotation: {}", sdk_error(&e)))?;
             }
-            (Status::Created, created)
+            let arn = created.arn.unwrap_or_default();
+            (Status::Created, created.key_id, arn)
         }
         Some(meta) => {
             let material = material.as_ref().map(|m| m.as_slice());
@@ -245,22 +254,18 @@ pub async fn apply_key(
             } else {
                 Status::Updated
             };
-            (status, meta)
+            (status, meta.key_id, meta.arn.unwrap_or_default())
         }
     };
-    let arn = meta.arn.clone().unwrap_or_default();
     values.set(Kind::Key, logical, "arn", &arn);
-    values.set(Kind::Key, logical, "id", &meta.key_id);
+    values.set(Kind::Key, logical, "id", &key_id);
     report.add(Entry {
         section: "keys",
         logical: logical.to_owned(),
         status,
         changes,
         arn,
-        extra: vec![
-            ("key_id", json!(meta.key_id)),
-            ("aliases", json!(key.aliases)),
-        ],
+        extra: vec![("key_id", json!(key_id)), ("aliases", json!(key.aliases))],
     });
     Ok(())
 }
@@ -309,11 +314,13 @@ async fn update_key(
         ));
     }
     if let (Some(material), Some(KeyState::PendingImport)) = (material, &state) {
-        import_material(clients, path, id, material).await?;
+        if !clients.dry_run {
+            import_material(clients, path, id, material).await?;
+        }
         changes.push("material".to_owned());
     }
     if let Some(description) = &key.description {
-        if meta.description.as_deref().unwrap_or_default() != description {
+        if meta.description.as_deref().unwrap_or_default() != description && !clients.dry_run {
             clients
                 .kms
                 .update_key_description()
@@ -322,6 +329,8 @@ async fn update_key(
                 .send()
                 .await
                 .map_err(|e| format!("{path}: UpdateKeyDescription: {}", sdk_error(&e)))?;
+        }
+        if meta.description.as_deref().unwrap_or_default() != description {
             changes.push("description".to_owned());
         }
     }
@@ -336,7 +345,7 @@ async fn update_key(
             .map_err(|e| format!("{path}: GetKeyPolicy: {}", sdk_error(&e)))?
             .policy
             .unwrap_or_default();
-        if !same_json(&current, policy) {
+        if !same_json(&current, policy) && !clients.dry_run {
             clients
                 .kms
                 .put_key_policy()
@@ -346,24 +355,30 @@ async fn update_key(
                 .send()
                 .await
                 .map_err(|e| format!("{path}: PutKeyPolicy: {}", sdk_error(&e)))?;
+        }
+        if !same_json(&current, policy) {
             changes.push("policy".to_owned());
         }
     }
     let current_aliases = aliases_of(clients, path, id).await?;
     for alias in &key.aliases {
         if !current_aliases.contains(alias) {
-            set_alias(clients, path, alias, id).await?;
+            if !clients.dry_run {
+                set_alias(clients, path, alias, id).await?;
+            }
             changes.push(format!("alias {alias}"));
         }
     }
     for alias in current_aliases.iter().filter(|a| !key.aliases.contains(a)) {
-        clients
-            .kms
-            .delete_alias()
-            .alias_name(alias)
-            .send()
-            .await
-            .map_err(|e| format!("{path}: DeleteAlias {alias}: {}", sdk_error(&e)))?;
+        if !clients.dry_run {
+            clients
+                .kms
+                .delete_alias()
+                .alias_name(alias)
+                .send()
+                .await
+                .map_err(|e| format!("{path}: DeleteAlias {alias}: {}", sdk_error(&e)))?;
+        }
         changes.push(format!("alias {alias} removed"));
     }
     if let Some(wanted) = key.enable_key_rotation {
@@ -375,7 +390,7 @@ async fn update_key(
             .await
             .map_err(|e| format!("{path}: GetKeyRotationStatus: {}", sdk_error(&e)))?
             .key_rotation_enabled;
-        if enabled != wanted {
+        if enabled != wanted && !clients.dry_run {
             let result = if wanted {
                 clients
                     .kms
@@ -396,6 +411,8 @@ async fn update_key(
                     .map_err(|e| sdk_error(&e))
             };
             result.map_err(|e| format!("{path}: key rotation: {e}"))?;
+        }
+        if enabled != wanted {
             changes.push("enable_key_rotation".to_owned());
         }
     }
@@ -418,7 +435,7 @@ async fn update_key(
             .filter(|(k, v)| current.get(k.as_str()) != Some(&v.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && !clients.dry_run {
             clients
                 .kms
                 .tag_resource()
@@ -427,6 +444,8 @@ async fn update_key(
                 .send()
                 .await
                 .map_err(|e| format!("{path}: TagResource: {}", sdk_error(&e)))?;
+        }
+        if !missing.is_empty() {
             changes.push("tags".to_owned());
         }
     }

@@ -7,8 +7,8 @@
 //! nothing). Then, in an order that lets later items name earlier ones: users, roles,
 //! keys, secrets, and last the inline policies of users and roles. Each item is looked up
 //! and only what differs is changed; the report says per item `created`, `updated (what)`
-//! or `unchanged`, and "no changes" when nothing changed. Secret values and key material
-//! are never printed.
+//! or `unchanged`, and "no changes" when nothing changed (`--dry-run`: what would be done,
+//! with nothing written). Secret values and key material are never printed.
 
 mod iam;
 mod kms;
@@ -44,6 +44,9 @@ pub struct ApplyArgs {
     /// Only read and check the file; send nothing.
     #[arg(long)]
     check: bool,
+    /// Look everything up and report what would change, changing nothing.
+    #[arg(long, conflicts_with = "check")]
+    dry_run: bool,
 }
 
 /// The SDK clients, all from one resolution of the AWS configuration.
@@ -51,7 +54,12 @@ pub(crate) struct Clients {
     pub kms: aws_sdk_kms::Client,
     pub sm: aws_sdk_secretsmanager::Client,
     pub iam: aws_sdk_iam::Client,
+    /// Read, never write: report what would change.
+    pub dry_run: bool,
 }
+
+/// The id that stands for a key a dry run would create.
+pub(crate) const NEW_KEY_ID: &str = "(new)";
 
 /// A failed call in one line: the service's error code and message, or the chain of causes
 /// of a transport failure (never a raw response body).
@@ -143,8 +151,8 @@ pub fn apply(handle: &Handle, args: ApplyArgs) -> ExitCode {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let mut report = Report::default();
-    let result = handle.block_on(run(&stack, &base, &mut report));
+    let mut report = Report::new(args.dry_run);
+    let result = handle.block_on(run(&stack, &base, &mut report, args.dry_run));
     let (account, region) = match &result {
         Ok(values) => (values.account_id.clone(), values.region.clone()),
         Err(_) => (String::new(), String::new()),
@@ -169,6 +177,7 @@ async fn run(
     stack: &spec::Stack,
     base: &std::path::Path,
     report: &mut Report,
+    dry_run: bool,
 ) -> Result<Values, String> {
     let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let region = config
@@ -187,6 +196,7 @@ async fn run(
         kms: aws_sdk_kms::Client::new(&config),
         sm: aws_sdk_secretsmanager::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
+        dry_run,
     };
     let mut values = Values::new(account_id, region);
     for (logical, user) in &stack.users {

@@ -34,12 +34,32 @@ pub struct Entry {
     pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
-#[derive(Default)]
 pub struct Report {
     entries: Vec<Entry>,
+    /// Nothing was written: the statuses say what would be done.
+    dry_run: bool,
 }
 
 impl Report {
+    pub fn new(dry_run: bool) -> Self {
+        Self {
+            entries: Vec::new(),
+            dry_run,
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The status an item was recorded with.
+    pub fn status_of(&self, section: &str, logical: &str) -> Option<Status> {
+        self.entries
+            .iter()
+            .find(|e| e.section == section && e.logical == logical)
+            .map(|e| e.status)
+    }
+
     /// Records an item; returns its index, for [`Report::changed_later`].
     pub fn add(&mut self, entry: Entry) -> usize {
         self.entries.push(entry);
@@ -71,6 +91,14 @@ impl Report {
             return "no changes".to_owned();
         }
         let count = |s| self.entries.iter().filter(|e| e.status == s).count();
+        if self.dry_run {
+            return format!(
+                "dry run: {} to create, {} to update, {} unchanged; nothing was changed",
+                count(Status::Created),
+                count(Status::Updated),
+                count(Status::Unchanged)
+            );
+        }
         format!(
             "{} created, {} updated, {} unchanged",
             count(Status::Created),
@@ -93,12 +121,12 @@ impl Report {
                 Status::Updated => format!("  ({})", e.changes.join(", ")),
                 _ => String::new(),
             };
-            let _ = writeln!(
-                out,
-                "{name:<width$}  {:<9}  {}{changes}",
-                e.status.as_str(),
-                e.arn
-            );
+            let status = match (self.dry_run, e.status) {
+                (true, Status::Created) => "to create",
+                (true, Status::Updated) => "to update",
+                (_, status) => status.as_str(),
+            };
+            let _ = writeln!(out, "{name:<width$}  {status:<9}  {}{changes}", e.arn);
         }
         let _ = writeln!(out, "{}", self.summary());
     }
@@ -125,6 +153,7 @@ impl Report {
             .collect();
         let doc = json!({
             "complete": complete,
+            "dry_run": self.dry_run,
             "changed": self.changed(),
             "summary": self.summary(),
             "account_id": account_id,

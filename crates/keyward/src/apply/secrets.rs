@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::refs::{Kind, Values};
 use super::report::{Entry, Report, Status};
 use super::spec::{policy_value, Secret, Stack};
-use super::{error_code, same_json, sdk_error, Clients};
+use super::{error_code, same_json, sdk_error, Clients, NEW_KEY_ID};
 
 /// The key ARN of any key identifier, for comparing what a secret names.
 async fn key_arn(clients: &Clients, path: &str, key_id: &str) -> Result<String, String> {
@@ -72,6 +72,13 @@ pub async fn apply_secret(
     };
     let mut changes = Vec::new();
     let (status, arn) = match found {
+        None if clients.dry_run => {
+            let arn = format!(
+                "arn:aws:secretsmanager:{}:{}:secret:{name}-??????",
+                values.region, values.account_id
+            );
+            (Status::Created, arn)
+        }
         None => {
             let created = clients
                 .sm
@@ -114,7 +121,12 @@ pub async fn apply_secret(
                 }
             }
             if let Some(desired) = &kms_key {
-                let desired_arn = key_arn(clients, &path, desired).await?;
+                // A key a dry run would create is not there to describe.
+                let desired_arn = if clients.dry_run && desired.ends_with(NEW_KEY_ID) {
+                    desired.clone()
+                } else {
+                    key_arn(clients, &path, desired).await?
+                };
                 let current_arn = match &current.kms_key_id {
                     Some(id) => Some(key_arn(clients, &path, id).await?),
                     None => None,
@@ -125,7 +137,7 @@ pub async fn apply_secret(
                     changes.push("kms_key".to_owned());
                 }
             }
-            if update_needed {
+            if update_needed && !clients.dry_run {
                 update
                     .send()
                     .await
@@ -140,7 +152,7 @@ pub async fn apply_secret(
                 let same = stored
                     .as_ref()
                     .is_some_and(|stored| same_value(stored, secret, value));
-                if !same {
+                if !same && !clients.dry_run {
                     clients
                         .sm
                         .put_secret_value()
@@ -149,6 +161,8 @@ pub async fn apply_secret(
                         .send()
                         .await
                         .map_err(|e| format!("{path}: PutSecretValue: {}", sdk_error(&e)))?;
+                }
+                if !same {
                     changes.push("value".to_owned());
                 }
             }
@@ -161,7 +175,8 @@ pub async fn apply_secret(
                         .any(|c| c.key == t.key && c.value == t.value)
                 })
                 .collect();
-            if !missing.is_empty() {
+            let tags_differ = !missing.is_empty();
+            if tags_differ && !clients.dry_run {
                 clients
                     .sm
                     .tag_resource()
@@ -170,6 +185,8 @@ pub async fn apply_secret(
                     .send()
                     .await
                     .map_err(|e| format!("{path}: TagResource: {}", sdk_error(&e)))?;
+            }
+            if tags_differ {
                 changes.push("tags".to_owned());
             }
             if let Some(policy) = &policy {
@@ -182,7 +199,7 @@ pub async fn apply_secret(
                     .map_err(|e| format!("{path}: GetResourcePolicy: {}", sdk_error(&e)))?
                     .resource_policy
                     .unwrap_or_default();
-                if !same_json(&current_policy, policy) {
+                if !same_json(&current_policy, policy) && !clients.dry_run {
                     clients
                         .sm
                         .put_resource_policy()
@@ -191,6 +208,8 @@ pub async fn apply_secret(
                         .send()
                         .await
                         .map_err(|e| format!("{path}: PutResourcePolicy: {}", sdk_error(&e)))?;
+                }
+                if !same_json(&current_policy, policy) {
                     changes.push("policy".to_owned());
                 }
             }
