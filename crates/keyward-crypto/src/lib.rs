@@ -34,7 +34,7 @@ pub use keyagree::derive_shared_secret;
 pub use keys::{generate_key_pair, generate_material, public_key_der, validate_material};
 pub use material::{random_bytes, SymmetricMaterial, MATERIAL_LEN};
 pub use root::{RootKey, ROOT_KEY_LEN};
-pub use rsa_oaep::{rsa_decrypt, rsa_encrypt};
+pub use rsa_oaep::{rsa_decrypt, rsa_encrypt, rsa_encrypt_to_public_key};
 pub use sign::{sign, verify};
 pub use spec::{DataKeyPairSpec, KeySpec, MessageType};
 

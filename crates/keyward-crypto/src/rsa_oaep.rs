@@ -44,6 +44,31 @@ pub fn rsa_encrypt(
     Ok(ciphertext)
 }
 
+/// Encrypts under an RSA public key given as DER SubjectPublicKeyInfo, as
+/// GetParametersForImport returns it: how a client wraps key material for
+/// ImportKeyMaterial with `RSAES_OAEP_SHA_1` or `RSAES_OAEP_SHA_256`.
+pub fn rsa_encrypt_to_public_key(
+    public_key_der: &[u8],
+    algorithm: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let algorithm = oaep_algorithm(algorithm)?;
+    let public_key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(public_key_der)
+        .map_err(|_| CryptoError::InvalidKey)?;
+    let public_key =
+        OaepPublicEncryptingKey::new(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    if plaintext.len() > public_key.max_plaintext_size(algorithm) {
+        return Err(CryptoError::PlaintextTooLong);
+    }
+    let mut ciphertext = vec![0u8; public_key.ciphertext_size()];
+    let len = public_key
+        .encrypt(algorithm, plaintext, &mut ciphertext, None)
+        .map_err(|_| CryptoError::Internal)?
+        .len();
+    ciphertext.truncate(len);
+    Ok(ciphertext)
+}
+
 /// Decrypts with the RSA key in `material`. Every decryption failure is the same
 /// `InvalidCiphertext`, so that none becomes a padding oracle.
 pub fn rsa_decrypt(

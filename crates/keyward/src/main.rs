@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod agent;
+mod apply;
 mod audit_cmd;
 mod env_cmd;
 mod esdk_cmd;
@@ -84,6 +85,9 @@ enum Command {
     /// Serve secrets to local applications, cached, the way the AWS Secrets Manager Agent
     /// does (GET /secretsmanager/get?secretId=... with a token header, on 127.0.0.1).
     Agent(agent::AgentArgs),
+    /// Create or bring up to date the keys, aliases, secrets, users and roles of a stack
+    /// file, and print their ARNs (docs/apply.md).
+    Apply(apply::ApplyArgs),
 }
 
 #[derive(Subcommand)]
@@ -309,5 +313,6 @@ fn main() -> ExitCode {
         Command::Env(command) => env_cmd::run(runtime.handle(), command),
         Command::Exec(args) => exec_cmd::run(runtime.handle(), args),
         Command::Agent(args) => runtime.block_on(agent::run(args)),
+        Command::Apply(args) => apply::apply(runtime.handle(), args),
     }
 }

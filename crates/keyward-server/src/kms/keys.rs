@@ -21,6 +21,39 @@ use crate::state::AppState;
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 const MAX_TAGS: usize = 50;
+/// Keyward's one extension of CreateKey: a tag of this key asks for the new key's id
+/// (docs/kms.md, "Choosing a key id"). It is consumed, not stored as a tag.
+pub(crate) const FIXED_KEY_ID_TAG: &str = "keyward:key-id";
+
+/// The key id the reserved tag asks for, if any, removing the tag: a lowercase or uppercase
+/// UUID in its hyphenated form, not the nil UUID, and at most one such tag.
+fn take_fixed_key_id(tags: &mut Vec<Tag>) -> Result<Option<Uuid>, KmsError> {
+    let mut fixed = None;
+    let mut kept = Vec::with_capacity(tags.len());
+    for tag in tags.drain(..) {
+        if tag.tag_key != FIXED_KEY_ID_TAG {
+            kept.push(tag);
+            continue;
+        }
+        if fixed.is_some() {
+            return Err(KmsError::Validation(format!(
+                "The tag {FIXED_KEY_ID_TAG} may be given only once."
+            )));
+        }
+        let value = tag.tag_value.as_str();
+        let id = Uuid::parse_str(value)
+            .ok()
+            .filter(|id| value.len() == 36 && !id.is_nil())
+            .ok_or_else(|| {
+                KmsError::Validation(format!(
+                    "The value of the tag {FIXED_KEY_ID_TAG} must be a key id: a UUID such as 1234abcd-12ab-34cd-56ef-1234567890ab."
+                ))
+            })?;
+        fixed = Some(id);
+    }
+    *tags = kept;
+    Ok(fixed)
+}
 
 pub(crate) fn key_metadata(record: &KeyRecord) -> KeyMetadata {
     // A key in PendingReplicaDeletion shows its window but has no deletion date yet.
@@ -206,7 +239,7 @@ pub(super) async fn create_key(
             "Multi-Region keys of origin {origin} are not supported by this server yet."
         )));
     }
-    let tags = r.tags.unwrap_or_default();
+    let mut tags = r.tags.unwrap_or_default();
     check_tags(&tags)?;
     let mut access = Access::new("kms:CreateKey")
         .tags(
@@ -229,9 +262,17 @@ pub(super) async fn create_key(
         if bypass { "true" } else { "false" },
     );
     state.authorize_kms(caller, &access, "*").await?;
+    // The reserved tag is part of the request as policies see it (aws:RequestTag,
+    // aws:TagKeys), but not of the key.
+    let fixed_id = take_fixed_key_id(&mut tags)?;
+    if fixed_id.is_some() && multi_region {
+        return Err(KmsError::Validation(format!(
+            "The tag {FIXED_KEY_ID_TAG} cannot name the id of a multi-Region key."
+        )));
+    }
     // A multi-Region key is named by a random public id; each copy is stored under an id
     // derived from it and its region.
-    let public = Uuid::new_v4();
+    let public = fixed_id.unwrap_or_else(Uuid::new_v4);
     let (id, mr_info) = if multi_region {
         let info = MultiRegionInfo {
             public_id: public,
@@ -299,7 +340,15 @@ pub(super) async fn create_key(
                 CoreKeyState::PendingImport => None,
                 _ => Some(new_material(inner, &record, 1, now)?),
             };
-            inner.store.create_key(&record, material.as_ref())?;
+            match inner.store.create_key(&record, material.as_ref()) {
+                Err(keyward_core::StoreError::AlreadyExists(_)) if fixed_id.is_some() => {
+                    return Err(KmsError::AlreadyExists(format!(
+                        "A KMS key with id {} already exists.",
+                        record.id
+                    )))
+                }
+                other => other?,
+            };
             Ok(record)
         })
         .await?;
