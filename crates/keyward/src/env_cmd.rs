@@ -17,7 +17,7 @@ use base64::Engine as _;
 use tokio::runtime::Handle;
 use zeroize::Zeroizing;
 
-use crate::esdk_cmd::kms_error;
+use crate::sdk::sdk_error;
 
 /// The encryption context key Lambda binds an environment variable's ciphertext to.
 pub const FUNCTION_CONTEXT_KEY: &str = "LambdaFunctionName";
@@ -133,7 +133,7 @@ fn encrypt(handle: &Handle, args: EncryptArgs) -> Result<(), String> {
                 .set_encryption_context(Some(function_context(&args.function)))
                 .send(),
         )
-        .map_err(|e| format!("KMS Encrypt with {}: {}", args.key, kms_error(&e)))?;
+        .map_err(|e| format!("KMS Encrypt with {}: {}", args.key, sdk_error(&e)))?;
     let blob = output
         .ciphertext_blob()
         .ok_or_else(|| "KMS Encrypt returned no CiphertextBlob".to_owned())?;

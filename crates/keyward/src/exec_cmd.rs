@@ -26,7 +26,7 @@ use tokio::runtime::Handle;
 use zeroize::Zeroizing;
 
 use crate::env_cmd::{arn_region, function_context, parse_function_name};
-use crate::esdk_cmd::kms_error;
+use crate::sdk::sdk_error;
 use reference::{Piece, Reference};
 
 /// The exit status when `keyward exec` itself fails, before the program runs (as `env`).
@@ -230,7 +230,7 @@ fn assume_role(
                 .set_duration_seconds(args.duration_seconds)
                 .send(),
         )
-        .map_err(|e| format!("--role-arn {role_arn}: AssumeRole: {}", kms_error(&e)))?;
+        .map_err(|e| format!("--role-arn {role_arn}: AssumeRole: {}", sdk_error(&e)))?;
     let issued = output
         .credentials()
         .ok_or_else(|| format!("--role-arn {role_arn}: AssumeRole returned no credentials"))?;
@@ -279,7 +279,7 @@ impl Resolver<'_> {
                     .set_encryption_context(Some(function_context(self.function)))
                     .send(),
             )
-            .map_err(|e| format!("{name}: KMS Decrypt failed: {}", kms_error(&e)))?;
+            .map_err(|e| format!("{name}: KMS Decrypt failed: {}", sdk_error(&e)))?;
         let plaintext = output
             .plaintext
             .ok_or_else(|| format!("{name}: KMS Decrypt returned no plaintext"))?;
@@ -360,7 +360,7 @@ impl Resolver<'_> {
                     .set_version_id(reference.version_id.clone())
                     .send(),
             )
-            .map_err(|e| format!("GetSecretValue failed: {}", kms_error(&e)))?;
+            .map_err(|e| format!("GetSecretValue failed: {}", sdk_error(&e)))?;
         output
             .secret_string
             .map(Zeroizing::new)

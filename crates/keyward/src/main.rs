@@ -13,6 +13,7 @@ mod audit_cmd;
 mod env_cmd;
 mod esdk_cmd;
 mod exec_cmd;
+mod sdk;
 mod transfer_cmd;
 use keyward_server::config::{Config, RootAccessKey, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 

@@ -21,10 +21,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aws_config::BehaviorVersion;
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use clap::ValueEnum;
 use tokio::runtime::Handle;
 
+pub(crate) use crate::sdk::{error_code, sdk_error};
 use refs::Values;
 use report::Report;
 
@@ -60,42 +60,6 @@ pub(crate) struct Clients {
 
 /// The id that stands for a key a dry run would create.
 pub(crate) const NEW_KEY_ID: &str = "(new)";
-
-/// A failed call in one line: the service's error code and message, or the chain of causes
-/// of a transport failure (never a raw response body).
-pub(crate) fn sdk_error<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    if let SdkError::ServiceError(context) = err {
-        let service = context.err();
-        return format!(
-            "{}: {}",
-            service.code().unwrap_or("error"),
-            service.message().unwrap_or("(no message)")
-        );
-    }
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The service error code of a failed call, if the service answered.
-pub(crate) fn error_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
-where
-    E: ProvideErrorMetadata,
-{
-    match err {
-        SdkError::ServiceError(context) => context.err().code(),
-        _ => None,
-    }
-}
 
 /// Two policy documents are the same if they are the same JSON value: key order and
 /// white space do not count.
