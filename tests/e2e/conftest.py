@@ -671,7 +671,7 @@ def keyward(tmp_path_factory: pytest.TempPathFactory, sensitive: Sensitive):
         base = tmp_path_factory.mktemp(name)
         data_dir = base / "data"
         if create_data_dir:
-            data_dir.mkdir()  # empty; with create_data_dir=False the server must create it
+            data_dir.mkdir(mode=0o700)  # empty and private; with create_data_dir=False the server must create it
         srv = KeywardServer(data_dir, base / "server.log", env=env, args=args, config_via_env=config_via_env)
         started.append(srv)
         srv.start()

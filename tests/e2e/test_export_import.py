@@ -40,7 +40,7 @@ def new_data_dir(tmp_path: Path, source: KeywardServer, name: str) -> Path:
     """A data directory with the source's root key (the export does not hold it) and, for
     the test harness, its credentials file (the access key itself is in the export)."""
     data_dir = tmp_path / name / "data"
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, mode=0o700)
     for file in ("root.key", "credentials"):
         shutil.copy2(source.data_dir / file, data_dir / file)
     return data_dir

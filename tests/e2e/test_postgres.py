@@ -60,7 +60,7 @@ def test_a_wrong_root_key_or_url_is_refused_at_start(keyward, tmp_path):
     first = keyward(name="pg-root", env={"KEYWARD_STORAGE": url})
     assert first.stop() == 0
     other_dir = tmp_path / "other"
-    other_dir.mkdir()
+    other_dir.mkdir(mode=0o700)
     # Another data directory generates another root key, which does not open this data.
     done = subprocess.run(
         [str(keyward_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(other_dir), "--storage", url],

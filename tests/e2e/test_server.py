@@ -5,6 +5,7 @@ import json
 import secrets
 import stat
 import subprocess
+from pathlib import Path
 
 
 def test_first_start_writes_credentials_file(server):
@@ -136,3 +137,34 @@ def test_migrate_prepares_a_data_directory_and_is_idempotent(tmp_path, keyward_b
     bad = subprocess.run([str(keyward_binary), "migrate", "--storage", "mysql://nope"],
                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert bad.returncode != 0 and "storage must be" in bad.stderr
+
+
+def test_a_data_directory_open_to_other_users_is_refused(tmp_path, keyward_binary):
+    """The data directory holds the database and, by default, the root key: a directory that
+    other users can list or enter is refused before anything is read or written in it."""
+    data_dir = tmp_path / "open"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)
+    done = subprocess.run([str(keyward_binary), "server", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    assert done.returncode != 0
+    assert "open to other users (mode 0755)" in done.stderr and "chmod 700" in done.stderr, done.stderr
+    assert list(data_dir.iterdir()) == [], "nothing may be written to a refused data directory"
+    # A directory the server creates itself is private.
+    made = tmp_path / "made" / "data"
+    proc = subprocess.Popen([str(keyward_binary), "server", "--listen", "127.0.0.1:0", "--data-dir", str(made)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    try:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            if b"listening on" in line:
+                break
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700
+        # No core dumps: a core file would hold the root key and the keys in use.
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+        core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+        assert core.split()[4:6] == ["0", "0"], core
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -77,6 +77,28 @@ fn create_data_dir(dir: &Path) -> Result<(), BootstrapError> {
         .map_err(|e| io("cannot create data directory", dir, e))
 }
 
+/// Refuses a data directory that other users may enter or list: it holds the database and,
+/// by default, the root key.
+fn check_data_dir_private(dir: &Path) -> Result<(), BootstrapError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir)
+            .map_err(|e| io("cannot read", dir, e))?
+            .permissions()
+            .mode();
+        if mode & 0o007 != 0 {
+            return Err(BootstrapError::Config(format!(
+                "the data directory {} is open to other users (mode {:04o}); make it private with: chmod 700 {}",
+                dir.display(),
+                mode & 0o7777,
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn decode_root_key(text: &[u8], source: &str) -> Result<RootKey, BootstrapError> {
     let trimmed = std::str::from_utf8(text).map(str::trim).unwrap_or_default();
     let bytes = zeroize::Zeroizing::new(
@@ -211,6 +233,7 @@ pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
 /// As [`open`], with the clock injected (tests move time by hand).
 pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
     create_data_dir(&config.data_dir)?;
+    check_data_dir_private(&config.data_dir)?;
     let root = load_root_key(config)?;
     let store = open_store(&config.storage, &config.data_dir)?;
     let check = root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)?;

@@ -241,8 +241,31 @@ fn migrate(storage: &keyward_server::Storage, data_dir: &std::path::Path) -> Exi
     }
 }
 
+/// No core dumps of the server: a core file would hold the root key and every key in use.
+/// On Linux the process is also made non-dumpable, which keeps other processes of the same
+/// user from attaching to it or reading its memory through /proc.
+fn forbid_core_dumps() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{setrlimit, Resource, Rlimit};
+        let none = Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        };
+        setrlimit(Resource::Core, none).map_err(|e| format!("cannot disable core dumps: {e}"))?;
+    }
+    #[cfg(target_os = "linux")]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| format!("cannot make the process non-dumpable: {e}"))?;
+    Ok(())
+}
+
 async fn server(args: ServerArgs) -> ExitCode {
     init_logging(args.log_format);
+    if let Err(err) = forbid_core_dumps() {
+        eprintln!("error: {err}");
+        return ExitCode::FAILURE;
+    }
     let root_access_key = match (args.root_access_key_id, args.root_secret_access_key) {
         (Some(access_key_id), Some(secret_access_key)) => Some(RootAccessKey {
             access_key_id,
