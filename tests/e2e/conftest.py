@@ -192,6 +192,7 @@ class KeywardServer:
         self.config_via_env = config_via_env
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
+        self.scheme = "http"  # "https" once the server says it listens on https://
         self.exit_codes: list[int] = []
         self._lines: list[str] = []
         self._lock = threading.Lock()
@@ -205,7 +206,7 @@ class KeywardServer:
     @property
     def endpoint(self) -> str:
         assert self.port is not None, "server is not running"
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def _command_and_env(self) -> tuple[list[str], dict[str, str]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KEYWARD_"))}
@@ -345,6 +346,7 @@ class KeywardServer:
                 m = LISTENING_RE.search(line)
                 if m:
                     self.port = int(m.group(1))
+                    self.scheme = "https" if "https://" in m.group(0) else "http"
                     self._listening.set()
         pipe.close()
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use keyward_core::AccountId;
 
+pub use crate::tls::TlsFiles;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -25,6 +27,10 @@ pub struct Config {
     /// On a store that several nodes share, how often every cache is dropped whatever
     /// the change feed says (the safety net for a missed notification).
     pub cache_refresh: Duration,
+    /// Serve HTTPS with this certificate chain and key (reloaded on SIGHUP).
+    pub tls: Option<TlsFiles>,
+    /// Serve plain HTTP on an address other than loopback; see [`Config::check_listen`].
+    pub allow_plaintext: bool,
 }
 
 /// Where the server keeps its data.
@@ -110,7 +116,24 @@ impl Config {
             audit_retention_days: None,
             cache_refresh: crate::changes::DEFAULT_FULL_REFRESH,
             storage: Storage::Sqlite,
+            tls: None,
+            allow_plaintext: false,
         }
+    }
+
+    /// Plain HTTP only on loopback, unless the operator says otherwise: requests carry
+    /// plaintexts, secret values and data keys, which must not cross a network in the clear
+    /// by accident.
+    pub fn check_listen(&self) -> Result<(), String> {
+        if self.tls.is_none() && !self.allow_plaintext && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "refusing to serve plain HTTP on {}, which is not a loopback address: \
+                 give --tls-cert and --tls-key, or --allow-plaintext if something in front \
+                 of Keyward encrypts the traffic",
+                self.listen
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +146,27 @@ pub fn valid_access_key_id(id: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_allowed() {
+        let mut config = Config::with_data_dir(PathBuf::from("d"));
+        assert!(config.check_listen().is_ok());
+        config.listen = "[::1]:4599".parse().unwrap();
+        assert!(config.check_listen().is_ok());
+        for addr in ["0.0.0.0:4599", "10.1.2.3:4599", "[::]:4599"] {
+            config.listen = addr.parse().unwrap();
+            let err = config.check_listen().unwrap_err();
+            assert!(err.contains("refusing to serve plain HTTP"), "{err}");
+        }
+        config.allow_plaintext = true;
+        assert!(config.check_listen().is_ok());
+        config.allow_plaintext = false;
+        config.tls = Some(TlsFiles {
+            cert: PathBuf::from("c.pem"),
+            key: PathBuf::from("k.pem"),
+        });
+        assert!(config.check_listen().is_ok());
+    }
 
     #[test]
     fn storage_parses_and_never_shows_a_password() {

@@ -128,9 +128,21 @@ enum LogFormat {
 
 #[derive(clap::Args)]
 struct ServerArgs {
-    /// Address to listen on (loopback by default).
+    /// Address to listen on (loopback by default). Any other address needs --tls-cert and
+    /// --tls-key, or --allow-plaintext.
     #[arg(long, env = "KEYWARD_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first). SIGHUP
+    /// reloads it and the key from the same files.
+    #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(long, env = "KEYWARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback (for a TLS-terminating proxy in
+    /// front on a trusted network).
+    #[arg(long, env = "KEYWARD_ALLOW_PLAINTEXT", conflicts_with = "tls_cert")]
+    allow_plaintext: bool,
     /// Directory that holds the database, the generated root key and the credentials file.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
@@ -287,7 +299,17 @@ async fn server(args: ServerArgs) -> ExitCode {
         audit_retention_days: (args.audit_retention_days > 0).then_some(args.audit_retention_days),
         storage: args.storage,
         cache_refresh: Duration::from_secs(args.cache_refresh_seconds),
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(keyward_server::tls::TlsFiles { cert, key }),
+            // clap requires the two together.
+            _ => None,
+        },
+        allow_plaintext: args.allow_plaintext,
     };
+    if let Err(err) = config.check_listen() {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     match keyward_server::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
