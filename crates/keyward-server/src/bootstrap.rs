@@ -99,6 +99,29 @@ fn check_data_dir_private(dir: &Path) -> Result<(), BootstrapError> {
     Ok(())
 }
 
+/// Refuses, with the reason, a data directory the server cannot write (a read-only mount,
+/// wrong owner): SQLite would only say "unable to open database file".
+fn check_data_dir_writable(dir: &Path) -> Result<(), BootstrapError> {
+    let probe = dir.join(".keyward-write-check");
+    let created = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe);
+    match created {
+        Ok(_) => fs::remove_file(&probe).map_err(|e| io("cannot write in", dir, e)),
+        Err(e) => Err(BootstrapError::Io(format!(
+            "the data directory {} is not writable: {e}{}",
+            dir.display(),
+            if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem {
+                " (a read-only file system; remount it read-write)"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
 fn decode_root_key(text: &[u8], source: &str) -> Result<RootKey, BootstrapError> {
     let trimmed = std::str::from_utf8(text).map(str::trim).unwrap_or_default();
     let bytes = zeroize::Zeroizing::new(
@@ -234,6 +257,9 @@ pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
 pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
     create_data_dir(&config.data_dir)?;
     check_data_dir_private(&config.data_dir)?;
+    if matches!(config.storage, Storage::Sqlite) {
+        check_data_dir_writable(&config.data_dir)?;
+    }
     let root = load_root_key(config)?;
     let store = open_store(&config.storage, &config.data_dir)?;
     let check = root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)?;
