@@ -18,6 +18,8 @@ use keyward_protocol::secretsmanager::SecretsManagerOperation;
 use keyward_protocol::sigv4::RequestParts;
 use keyward_protocol::WireError;
 
+use zeroize::Zeroizing;
+
 use crate::audit::{RequestAudit, Service};
 use crate::state::AppState;
 
@@ -43,7 +45,10 @@ struct Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let mut response = (self.status, self.body).into_response();
+        // Bodies carry plaintexts, data keys and secret values: the buffer is wiped when
+        // hyper drops the last reference to it, after the bytes are written to the socket.
+        let body = Bytes::from_owner(Zeroizing::new(self.body));
+        let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -91,7 +96,12 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WireError> 
         return Err(too_large());
     }
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+        // Copied into a buffer of our own that is wiped when its last reference goes (the
+        // body may hold a plaintext or a secret value); hyper's connection buffer, which
+        // the frames pointed into, is reused for the next bytes read.
+        Ok(collected) => Ok(Bytes::from_owner(Zeroizing::new(
+            collected.to_bytes().to_vec(),
+        ))),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(WireError::serialization(
             "The request body could not be read.",
