@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need and runs all of them:
-#   formatting, clippy, the Rust tests (cargo-nextest) and the end-to-end suite
+#   formatting, clippy, cargo-deny, the Rust tests (cargo-nextest) and the end-to-end suite
 #   (tests/e2e: the real binary driven by the aws CLI and boto3 from .venv), the store
 #   and end-to-end suites once on SQLite and once on PostgreSQL.
 #
@@ -50,6 +50,20 @@ cargo fmt --all --check
 
 stage "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+stage "cargo deny: licenses, duplicate versions, sources, advisories (deny.toml)"
+if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
+    cargo install cargo-deny --locked --version '^0.20'
+fi
+cargo deny --offline check licenses bans sources
+# The RustSec advisory database is a git repository on GitHub; where GitHub cannot be
+# reached (this project's development machines reach only the package registries), the
+# advisories are not checked and the run says so.
+if timeout 30 git ls-remote https://github.com/rustsec/advisory-db HEAD >/dev/null 2>&1; then
+    cargo deny check advisories
+else
+    echo "note: github.com/rustsec/advisory-db is unreachable from here; advisories NOT checked"
+fi
 
 stage "cargo build --workspace"
 cargo build --workspace
