@@ -9,6 +9,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,49 @@ def test_tls_flags_come_in_pairs_and_must_load(tmp_path, ca):
     assert "missing.pem" in result.stderr and "listening" not in result.stderr
     result = run_server(tmp_path, "--listen", "127.0.0.1:0", "--tls-cert", str(key), "--tls-key", str(key))
     assert result.returncode != 0 and "no PEM certificate" in result.stderr
+
+
+def test_connection_bound_and_header_deadline_hold_over_tls(keyward, ca):
+    """With --max-connections 2, a third client waits (its handshake is not even started)
+    until one of two idle connections goes; a client that stalls inside its headers is
+    disconnected after --header-timeout-seconds, and the server goes on serving."""
+    cert, key = ca.issue("tls-limits", 5001)
+    srv = keyward(name="tls-limits", args=("--tls-cert", str(cert), "--tls-key", str(key),
+                                           "--max-connections", "2", "--header-timeout-seconds", "3"))
+    context = ssl.create_default_context(cafile=str(ca.pem))
+
+    def tls_connect() -> ssl.SSLSocket:
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+        return context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    stalled = tls_connect()
+    stalled.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Tar")
+    idle = tls_connect()
+    third: dict[str, Any] = {}
+
+    def connect_third() -> None:
+        try:
+            third["sock"] = tls_connect()
+        except OSError as err:
+            third["error"] = err
+
+    waiter = threading.Thread(target=connect_third)
+    waiter.start()
+    try:
+        waiter.join(1.0)
+        assert waiter.is_alive(), "a third connection was served past --max-connections 2"
+        # The stalled client is cut off at the header deadline, which frees a place.
+        stalled.settimeout(20)
+        try:
+            assert stalled.recv(1024) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+        waiter.join(20)
+        assert "sock" in third, third
+        third["sock"].sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert third["sock"].recv(12).startswith(b"HTTP/1.1 ")
+    finally:
+        for s in (stalled, idle, third.get("sock")):
+            if s is not None:
+                s.close()
+    assert boto_client("kms", srv, ca).list_keys()["Keys"] is not None

@@ -283,14 +283,7 @@ pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, B
     if let Some(path) = &credentials_file {
         tracing::info!(path = %path.display(), "created the account's root access key; credentials written");
     }
-    let state = AppState::new(
-        store,
-        root,
-        config.account_id.clone(),
-        clock,
-        config.audit_retention_days,
-        config.cache_refresh,
-    )?;
+    let state = AppState::new(store, root, clock, config)?;
     Ok(Opened {
         state,
         credentials_file,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use keyward_core::AccountId;
 
+pub use crate::limits::Limits;
+pub use crate::quotas::QuotaTable;
 pub use crate::tls::TlsFiles;
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,10 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Serve plain HTTP on an address other than loopback; see [`Config::check_listen`].
     pub allow_plaintext: bool,
+    /// Connections, requests in flight and timeouts.
+    pub limits: Limits,
+    /// Request quotas per account; `None` is off.
+    pub quotas: Option<QuotaTable>,
 }
 
 /// Where the server keeps its data.
@@ -118,6 +124,8 @@ impl Config {
             storage: Storage::Sqlite,
             tls: None,
             allow_plaintext: false,
+            limits: Limits::default(),
+            quotas: None,
         }
     }
 

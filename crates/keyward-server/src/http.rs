@@ -21,6 +21,7 @@ use keyward_protocol::WireError;
 use zeroize::Zeroizing;
 
 use crate::audit::{RequestAudit, Service};
+use crate::quotas::{Family, QuotaService};
 use crate::state::AppState;
 
 /// Larger than any valid request (a 32 KiB policy or a 6 KiB blob, base64) by a wide margin.
@@ -57,6 +58,10 @@ impl IntoResponse for Reply {
         if let Ok(id) = HeaderValue::from_str(&self.request_id) {
             headers.insert("x-amzn-requestid", id);
         }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -82,7 +87,11 @@ fn error_reply(err: &WireError, request_id: String, query: Option<&QueryService>
     }
 }
 
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WireError> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: std::time::Duration,
+) -> Result<Bytes, WireError> {
     let too_large = || WireError {
         code: "RequestEntityTooLargeException",
         message: format!("Request body must be at most {MAX_BODY_BYTES} bytes."),
@@ -95,7 +104,12 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WireError> 
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    // A client that trickles its body (or stops sending it) holds a connection and a
+    // request slot; it gets until the deadline.
+    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect())
+        .await
+        .map_err(|_| crate::limits::body_timed_out())?;
+    match collected {
         // Copied into a buffer of our own that is wiped when its last reference goes (the
         // body may hold a plaintext or a secret value); hyper's connection buffer, which
         // the frames pointed into, is reused for the next bytes read.
@@ -110,15 +124,83 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WireError> 
 }
 
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    // A request runs to its end in its own task, even if the client goes away: what it
-    // changed or used is then in the audit trail too (hyper drops the connection's futures
-    // when the connection closes).
-    match tokio::spawn(handle_to_end(state, request)).await {
-        Ok(response) => response,
-        Err(err) => {
+    let edge = EdgeProtocol::of(request.method(), request.headers());
+    // Load shedding: past the bound, the answer costs nothing and tells SDKs to back off.
+    // Before authentication, so it is not audited: an overloaded server writes nothing more.
+    let Some(in_flight) = state.enter_request() else {
+        return edge.reply(&crate::limits::throttled(edge.quota_service()));
+    };
+    let timeout = state.inner.limits.request_timeout;
+    // A request runs to its end in its own task, even if the client goes away or the
+    // deadline passes: what it changed or used is then in the audit trail too (hyper drops
+    // the connection's futures when the connection closes).
+    let task = tokio::spawn(async move {
+        let response = handle_to_end(state, request).await;
+        drop(in_flight);
+        response
+    });
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
             tracing::error!(error = %err, "request task failed");
-            error_reply(&WireError::internal(), crate::audit::new_id(), None).into_response()
+            edge.reply(&WireError::internal())
         }
+        Err(_) => {
+            tracing::warn!(
+                seconds = timeout.as_secs(),
+                "request took longer than the request timeout; answered with an internal \
+                 error, the work goes on to its end"
+            );
+            edge.reply(&WireError::internal())
+        }
+    }
+}
+
+/// The protocol of a request that is answered before it is read: JSON 1.1 unless it is a
+/// Query request (IAM or STS, told by its credential scope).
+#[derive(Clone, Copy)]
+enum EdgeProtocol {
+    Json(crate::quotas::QuotaService),
+    Query(&'static QueryService),
+}
+
+impl EdgeProtocol {
+    fn of(method: &Method, headers: &HeaderMap) -> Self {
+        if let Some(target) = headers.get("x-amz-target") {
+            let kms = target.as_bytes().starts_with(KMS_TARGET_PREFIX.as_bytes());
+            return Self::Json(if kms {
+                QuotaService::Kms
+            } else {
+                QuotaService::SecretsManager
+            });
+        }
+        if !crate::query::is_query(method, headers) {
+            return Self::Json(QuotaService::Kms);
+        }
+        let sts = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("/sts/aws4_request"));
+        Self::Query(if sts {
+            QueryService::sts()
+        } else {
+            QueryService::iam()
+        })
+    }
+
+    fn quota_service(self) -> QuotaService {
+        match self {
+            Self::Json(service) => service,
+            Self::Query(_) => QuotaService::Iam,
+        }
+    }
+
+    fn reply(self, err: &WireError) -> Response {
+        let query = match self {
+            Self::Json(_) => None,
+            Self::Query(service) => Some(service),
+        };
+        error_reply(err, crate::audit::new_id(), query).into_response()
     }
 }
 
@@ -206,7 +288,7 @@ async fn dispatch(
     body: Body,
     target: &str,
 ) -> (Result<Vec<u8>, WireError>, Bytes) {
-    let body = match read_body(headers, body).await {
+    let body = match read_body(headers, body, state.inner.limits.body_timeout).await {
         Ok(body) => body,
         Err(err) => return (Err(err), Bytes::new()),
     };
@@ -305,17 +387,31 @@ async fn dispatch_body(
     match prefix {
         KMS_TARGET_PREFIX => {
             let operation = KmsOperation::decode(operation, body)?;
+            // After decoding: the algorithm a request names tells which key family's
+            // quota it counts against.
+            state.within_quota(&caller.account, QuotaService::Kms, operation.name(), || {
+                crate::quotas::kms_family(&operation)
+            })?;
             crate::kms::handle(state, &caller, operation)
                 .await
                 .map_err(|e| crate::errors::kms_to_wire(&e))
         }
         SECRETS_TARGET_PREFIX => {
+            state.within_quota(
+                &caller.account,
+                QuotaService::SecretsManager,
+                operation,
+                || Family::Any,
+            )?;
             let operation = SecretsManagerOperation::decode(operation, body)?;
             crate::secrets::handle(state, &caller, operation)
                 .await
                 .map_err(|e| crate::errors::secrets_to_wire(&e))
         }
         _ => {
+            state.within_quota(&caller.account, QuotaService::CloudTrail, operation, || {
+                Family::Any
+            })?;
             let operation = CloudTrailOperation::decode(operation, body)
                 .map_err(crate::cloudtrail::refine_decode_error)?;
             crate::cloudtrail::handle(state, &caller, operation).await

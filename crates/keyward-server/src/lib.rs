@@ -17,16 +17,16 @@ mod http;
 mod iam;
 pub mod jobs;
 mod kms;
+mod limits;
 mod query;
+mod quotas;
 mod secrets;
+mod serve;
 mod state;
 pub mod tls;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-use axum::serve::ListenerExt;
 
 pub use bootstrap::{open, open_blocking, open_store, BootstrapError, Opened};
 pub use config::{Config, Storage};
@@ -66,7 +66,7 @@ pub async fn run(
         .map_err(|e| BootstrapError::Config(format!("TLS: {e}")))?;
     // Installed before the "listening" line: SIGHUP's default action would end the process.
     let reloader = reload_on_hangup(cert)?;
-    let listener = tls::TlsListener::new(listener, server_config)
+    let listener = tls::TlsListener::new(listener, server_config, config.limits.max_connections)
         .map_err(|e| BootstrapError::Io(e.to_string()))?;
     tracing::info!("keyward listening on https://{local}");
     let result = serve_tls(listener, opened.state, config.job_interval, shutdown).await;
@@ -109,24 +109,15 @@ fn reload_on_hangup(
 }
 
 /// Serves an already-bound listener; used by [`run`] and by tests that pick their port.
+/// The limits (connections, timeouts) are the state's.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     job_interval: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
-    let jobs = tokio::spawn(jobs::run_periodically(state.clone(), job_interval));
-    let router = app(state);
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| BootstrapError::Io(e.to_string()));
-    jobs.abort();
-    tracing::info!("keyward stopped");
-    result
+    let acceptor = serve::PlainAcceptor::new(listener, state.limits().max_connections);
+    serve_with(acceptor, state, job_interval, shutdown).await
 }
 
 /// [`serve`] over TLS: the same router, jobs and graceful shutdown.
@@ -136,18 +127,19 @@ pub async fn serve_tls(
     job_interval: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
+    serve_with(listener, state, job_interval, shutdown).await
+}
+
+async fn serve_with(
+    acceptor: impl serve::Accept,
+    state: AppState,
+    job_interval: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BootstrapError> {
     let jobs = tokio::spawn(jobs::run_periodically(state.clone(), job_interval));
-    let router = app(state);
-    // `tap_io` does nothing to the stream; axum gives `ConnectInfo<SocketAddr>` to any
-    // tapped listener whose address is a `SocketAddr`, which audit events need.
-    let result = axum::serve(
-        listener.tap_io(|_| {}),
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| BootstrapError::Io(e.to_string()));
+    let header_timeout = state.limits().header_timeout;
+    serve::serve_connections(acceptor, app(state), header_timeout, shutdown).await;
     jobs.abort();
     tracing::info!("keyward stopped");
-    result
+    Ok(())
 }

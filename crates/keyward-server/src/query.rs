@@ -9,6 +9,7 @@ use keyward_protocol::sts::StsOperation;
 use keyward_protocol::WireError;
 
 use crate::audit::{RequestAudit, Service};
+use crate::quotas::{Family, QuotaService};
 use crate::state::AppState;
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -33,6 +34,7 @@ pub(crate) fn to_query_error(err: &WireError) -> WireError {
         "ExpiredTokenException" => ("ExpiredToken", 403),
         "AccessDeniedException" => ("AccessDenied", 403),
         "InternalFailure" => ("InternalFailure", 500),
+        "ThrottlingException" => ("Throttling", 400),
         _ => return err.clone(),
     };
     WireError {
@@ -76,6 +78,14 @@ pub(crate) async fn dispatch(
         .authenticate(parts, &signing_name, &audit.source_ip)
         .await?;
     audit.caller = Some(caller.clone());
+    let quota_service = if signing_name == "sts" {
+        QuotaService::Sts
+    } else {
+        QuotaService::Iam
+    };
+    state.within_quota(&caller.account, quota_service, request.action(), || {
+        Family::Any
+    })?;
     let request_id = audit.request_id.clone();
     let reply = if signing_name == "sts" {
         let (operation, input) = StsOperation::decode_with_input(&request)?;

@@ -30,16 +30,18 @@ pub(crate) struct Inner {
     pub audit_retention_days: Option<u32>,
     /// Serializes the first-use creation of AWS managed keys.
     pub managed_keys: tokio::sync::Mutex<()>,
+    pub limits: crate::limits::Limits,
+    pub in_flight: crate::limits::InFlight,
+    /// `None` when quotas are off: the request path then checks nothing.
+    pub quotas: Option<crate::quotas::Quotas>,
 }
 
 impl AppState {
     pub(crate) fn new(
         store: Arc<dyn Store>,
         root: RootKey,
-        account: AccountId,
         clock: Arc<dyn Clock>,
-        audit_retention_days: Option<u32>,
-        cache_refresh: std::time::Duration,
+        config: &crate::Config,
     ) -> Result<Self, KmsError> {
         // Opened before any cache is filled, so that no change slips between the two.
         let feed = store.changes()?;
@@ -49,7 +51,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 store,
                 root,
-                account,
+                account: config.account_id.clone(),
                 clock,
                 keys: KeyCache::default(),
                 aliases,
@@ -58,16 +60,23 @@ impl AppState {
                 secrets: Default::default(),
                 secret_writes: Default::default(),
                 audit,
-                audit_retention_days,
+                audit_retention_days: config.audit_retention_days,
                 managed_keys: tokio::sync::Mutex::new(()),
+                limits: config.limits,
+                in_flight: Default::default(),
+                quotas: config.quotas.as_ref().map(crate::quotas::Quotas::new),
             }),
         };
         if let Some(feed) = feed {
-            crate::changes::follow(&state.inner, feed, cache_refresh).map_err(|e| {
+            crate::changes::follow(&state.inner, feed, config.cache_refresh).map_err(|e| {
                 KmsError::Internal(format!("cannot start following the store's changes: {e}"))
             })?;
         }
         Ok(state)
+    }
+
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.inner.limits
     }
 
     pub fn account(&self) -> &AccountId {

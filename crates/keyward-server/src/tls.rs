@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::crypto::CryptoProvider;
@@ -160,26 +160,44 @@ pub fn server_config(cert: Arc<ReloadableCert>) -> Result<rustls::ServerConfig, 
     Ok(config)
 }
 
-/// An [`axum::serve::Listener`] that yields TLS streams whose handshake is done. A task
-/// accepts TCP connections and starts one handshake task per connection; it is stopped
-/// when the listener is dropped.
+type Ready = (TlsStream<TcpStream>, SocketAddr, OwnedSemaphorePermit);
+
+/// A listener that yields TLS streams whose handshake is done. A task accepts TCP
+/// connections (at most `max_connections` open at once, handshakes included; past that,
+/// they wait in the kernel's backlog) and starts one handshake task per connection; it is
+/// stopped when the listener is dropped.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<Ready>,
     local_addr: SocketAddr,
     acceptor_task: JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub fn new(listener: TcpListener, config: rustls::ServerConfig) -> io::Result<Self> {
+    pub fn new(
+        listener: TcpListener,
+        config: rustls::ServerConfig,
+        max_connections: usize,
+    ) -> io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(READY_QUEUE);
         let acceptor = TlsAcceptor::from(Arc::new(config));
-        let acceptor_task = tokio::spawn(accept_loop(listener, acceptor, tx, HANDSHAKE_TIMEOUT));
+        let connections = Arc::new(Semaphore::new(max_connections.max(1)));
+        let acceptor_task = tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            tx,
+            connections,
+            HANDSHAKE_TIMEOUT,
+        ));
         Ok(Self {
             ready,
             local_addr,
             acceptor_task,
         })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 }
 
@@ -189,11 +207,10 @@ impl Drop for TlsListener {
     }
 }
 
-impl axum::serve::Listener for TlsListener {
+impl crate::serve::Accept for TlsListener {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> Ready {
         match self.ready.recv().await {
             Some(connection) => connection,
             // The accept loop only ends when this listener is dropped, so this is never
@@ -201,30 +218,27 @@ impl axum::serve::Listener for TlsListener {
             None => std::future::pending().await,
         }
     }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Sender<Ready>,
+    connections: Arc<Semaphore>,
     timeout: Duration,
 ) {
     let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
+        let Ok(connection) = connections.clone().acquire_owned().await else {
+            return; // never closed
+        };
         let Ok(permit) = pending.clone().acquire_owned().await else {
             return; // never closed
         };
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // Out of file descriptors and the like: wait rather than spin (as axum does).
-                tracing::warn!(error = %err, "cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+        let (tcp, peer) = loop {
+            match listener.accept().await {
+                Ok(accepted) => break accepted,
+                Err(err) => crate::serve::wait_after_accept_error(&err).await,
             }
         };
         let acceptor = acceptor.clone();
@@ -234,7 +248,7 @@ async fn accept_loop(
             match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
                     // Fails only once the server has stopped; the connection is then dropped.
-                    let _ = ready.send((stream, peer)).await;
+                    let _ = ready.send((stream, peer, connection)).await;
                 }
                 Ok(Err(err)) => {
                     tracing::debug!(%peer, error = %err, "TLS handshake failed");

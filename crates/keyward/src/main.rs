@@ -172,6 +172,28 @@ struct ServerArgs {
     /// change notification said so (a safety net: notifications keep caches current).
     #[arg(long, env = "KEYWARD_CACHE_REFRESH_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     cache_refresh_seconds: u64,
+    /// Request quotas per account, like AWS's: `off`, `aws` (AWS's default quotas), or a JSON
+    /// file of quotas (docs/server.md, "Limits and throttling"). Throttled requests get
+    /// ThrottlingException, which SDKs retry with backoff.
+    #[arg(long, env = "KEYWARD_QUOTAS", default_value = "off", value_parser = parse_quotas)]
+    quotas: QuotaSetting,
+    /// Connections open at once; past it new connections wait in the kernel's backlog.
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Requests handled at once; past it requests are answered with ThrottlingException.
+    #[arg(long, env = "KEYWARD_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_in_flight: u64,
+    /// Seconds a client has to send a request's headers; also how long a keep-alive
+    /// connection may stay idle.
+    #[arg(long, env = "KEYWARD_HEADER_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body once its headers are in.
+    #[arg(long, env = "KEYWARD_BODY_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout_seconds: u64,
+    /// Seconds before a request still being handled is answered with InternalFailure (the
+    /// work goes on to its end, and what it commits stays committed).
+    #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_seconds: u64,
     /// The root access key id to use instead of a generated one (with the secret below).
     #[arg(
         long = "root-access-key-id",
@@ -186,6 +208,14 @@ struct ServerArgs {
         hide_env_values = true
     )]
     root_secret_access_key: Option<String>,
+}
+
+/// `--quotas`, loaded and checked when the flags are read, so a bad file stops the start.
+#[derive(Clone)]
+struct QuotaSetting(Option<keyward_server::config::QuotaTable>);
+
+fn parse_quotas(s: &str) -> Result<QuotaSetting, String> {
+    keyward_server::config::QuotaTable::from_setting(s).map(QuotaSetting)
 }
 
 fn parse_account(s: &str) -> Result<keyward_server::AccountId, String> {
@@ -305,7 +335,19 @@ async fn server(args: ServerArgs) -> ExitCode {
             _ => None,
         },
         allow_plaintext: args.allow_plaintext,
+        limits: keyward_server::config::Limits {
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            max_in_flight: usize::try_from(args.max_in_flight).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(args.header_timeout_seconds),
+            body_timeout: Duration::from_secs(args.body_timeout_seconds),
+            request_timeout: Duration::from_secs(args.request_timeout_seconds),
+        },
+        quotas: args.quotas.0,
     };
+    match &config.quotas {
+        Some(table) => tracing::info!(limited_groups = table.limited_groups(), "request quotas on"),
+        None => tracing::info!("request quotas off"),
+    }
     if let Err(err) = config.check_listen() {
         eprintln!("error: {err}");
         return ExitCode::from(2);
