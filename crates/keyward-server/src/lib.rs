@@ -18,6 +18,8 @@ mod iam;
 pub mod jobs;
 mod kms;
 mod query;
+pub mod seal;
+mod sealed;
 mod secrets;
 mod state;
 pub mod tls;
@@ -32,6 +34,7 @@ pub use bootstrap::{open, open_blocking, open_store, BootstrapError, Opened};
 pub use config::{Config, Storage};
 pub use http::app;
 pub use keyward_core::AccountId;
+pub use seal::{rekey, NewSeal, RekeyReport, RootOfTrust, SealKind, SecretText};
 pub use state::AppState;
 
 /// Runs the server until `shutdown` resolves: opens the data directory, serves, runs the
@@ -51,26 +54,81 @@ pub async fn run(
         )),
         None => None,
     };
-    let opened = open(&config).await?;
+    let prepared = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || bootstrap::prepare(&config))
+            .await
+            .map_err(|e| BootstrapError::Io(e.to_string()))??
+    };
+    // Either the full application with its jobs, or the gate of a sealed server, which
+    // starts them when it is unsealed.
+    let (router, jobs, gate) = match prepared.root {
+        seal::Root::Open(drk) => {
+            let finish_config = config.clone();
+            let store = prepared.store;
+            let opened = tokio::task::spawn_blocking(move || {
+                bootstrap::finish(
+                    &finish_config,
+                    store,
+                    &drk,
+                    Arc::new(keyward_core::SystemClock),
+                )
+            })
+            .await
+            .map_err(|e| BootstrapError::Io(e.to_string()))??;
+            let jobs = tokio::spawn(jobs::run_periodically(
+                opened.state.clone(),
+                config.job_interval,
+            ));
+            (app(opened.state), Some(jobs), None)
+        }
+        seal::Root::Sealed(unsealer) => {
+            let threshold = unsealer.threshold();
+            let gate = sealed::Gate::new(
+                unsealer,
+                config.clone(),
+                prepared.store,
+                Arc::new(keyward_core::SystemClock),
+            );
+            tracing::warn!(
+                threshold,
+                "Keyward is sealed: it answers every request with an error until {threshold} keyholders run keyward unseal"
+            );
+            (gate.router(), None, Some(gate))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| BootstrapError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener
         .local_addr()
         .map_err(|e| BootstrapError::Io(e.to_string()))?;
-    let Some(cert) = cert else {
-        tracing::info!("keyward listening on {local}");
-        return serve(listener, opened.state, config.job_interval, shutdown).await;
+    let result = match cert {
+        None => {
+            tracing::info!("keyward listening on {local}");
+            serve_router(listener, router, shutdown).await
+        }
+        Some(cert) => {
+            let server_config = tls::server_config(cert.clone())
+                .map_err(|e| BootstrapError::Config(format!("TLS: {e}")))?;
+            // Installed before the "listening" line: SIGHUP's default action would end the
+            // process.
+            let reloader = reload_on_hangup(cert)?;
+            let listener = tls::TlsListener::new(listener, server_config)
+                .map_err(|e| BootstrapError::Io(e.to_string()))?;
+            tracing::info!("keyward listening on https://{local}");
+            let result = serve_tls_router(listener, router, shutdown).await;
+            reloader.abort();
+            result
+        }
     };
-    let server_config = tls::server_config(cert.clone())
-        .map_err(|e| BootstrapError::Config(format!("TLS: {e}")))?;
-    // Installed before the "listening" line: SIGHUP's default action would end the process.
-    let reloader = reload_on_hangup(cert)?;
-    let listener = tls::TlsListener::new(listener, server_config)
-        .map_err(|e| BootstrapError::Io(e.to_string()))?;
-    tracing::info!("keyward listening on https://{local}");
-    let result = serve_tls(listener, opened.state, config.job_interval, shutdown).await;
-    reloader.abort();
+    if let Some(jobs) = jobs {
+        jobs.abort();
+    }
+    if let Some(gate) = gate {
+        gate.stop_jobs();
+    }
+    tracing::info!("keyward stopped");
     result
 }
 
@@ -108,7 +166,7 @@ fn reload_on_hangup(
     }
 }
 
-/// Serves an already-bound listener; used by [`run`] and by tests that pick their port.
+/// Serves an already-bound listener; used by tests that pick their port.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -116,14 +174,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
     let jobs = tokio::spawn(jobs::run_periodically(state.clone(), job_interval));
-    let router = app(state);
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| BootstrapError::Io(e.to_string()));
+    let result = serve_router(listener, app(state), shutdown).await;
     jobs.abort();
     tracing::info!("keyward stopped");
     result
@@ -137,17 +188,38 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
     let jobs = tokio::spawn(jobs::run_periodically(state.clone(), job_interval));
-    let router = app(state);
+    let result = serve_tls_router(listener, app(state), shutdown).await;
+    jobs.abort();
+    tracing::info!("keyward stopped");
+    result
+}
+
+async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BootstrapError> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| BootstrapError::Io(e.to_string()))
+}
+
+async fn serve_tls_router(
+    listener: tls::TlsListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BootstrapError> {
     // `tap_io` does nothing to the stream; axum gives `ConnectInfo<SocketAddr>` to any
     // tapped listener whose address is a `SocketAddr`, which audit events need.
-    let result = axum::serve(
+    axum::serve(
         listener.tap_io(|_| {}),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .map_err(|e| BootstrapError::Io(e.to_string()));
-    jobs.abort();
-    tracing::info!("keyward stopped");
-    result
+    .map_err(|e| BootstrapError::Io(e.to_string()))
 }
