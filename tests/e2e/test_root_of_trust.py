@@ -303,3 +303,59 @@ def test_rekey_from_the_generated_root_key_file_removes_it(keyward, sensitive):
     srv.extra_env["KEYWARD_PASSPHRASE"] = passphrase
     srv.start()
     assert make_kms(srv).decrypt(CiphertextBlob=blob)["Plaintext"] == b"once under root.key"
+
+
+SOFTHSM_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+                   "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so")
+
+
+@pytest.fixture
+def softhsm(tmp_path) -> dict[str, str]:
+    """A SoftHSM2 configuration of this test's own, with the tokens `keyward` and `other`
+    (user PIN 1234 and 5678); the environment the server and softhsm2-util need."""
+    module = next((m for m in SOFTHSM_MODULES if Path(m).is_file()), None)
+    if module is None or shutil.which("softhsm2-util") is None:
+        pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2; scripts/test.sh does)")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = {"SOFTHSM2_CONF": str(conf)}
+    for label, pin in (("keyward", "1234"), ("other", "5678")):
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", "0000", "--pin", pin],
+                       env={**os.environ, **env}, check=True, capture_output=True, timeout=60)
+    return {**env, "module": module}
+
+
+def test_pkcs11_seal_with_softhsm(keyward, softhsm, sensitive):
+    module = softhsm.pop("module")
+    hsm_args = ("--pkcs11-module", module, "--pkcs11-token-label", "keyward")
+    srv = keyward(env={**softhsm, "KEYWARD_PKCS11_PIN": "1234"}, args=("--seal", "pkcs11", *hsm_args), name="pkcs11")
+    assert "generated the root of trust's AES-256 key in the HSM" in srv.log_text()
+    assert not (srv.data_dir / "root.key").exists()
+    kms = make_kms(srv)
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    sensitive.add(b"sealed in the HSM")
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"sealed in the HSM")["CiphertextBlob"]
+
+    srv.restart()
+    assert srv.log_text().count("generated the root of trust's AES-256 key") == 1, "the HSM key is made once"
+    assert make_kms(srv).decrypt(CiphertextBlob=blob)["Plaintext"] == b"sealed in the HSM"
+
+    assert srv.stop() == 0
+    assert "KEYWARD_PKCS11_PIN" in refused_start(srv, env=softhsm, args=hsm_args)
+    assert "wrong PIN" in refused_start(srv, env={**softhsm, "KEYWARD_PKCS11_PIN": "4321"}, args=hsm_args)
+    stderr = refused_start(srv, env={**softhsm, "KEYWARD_PKCS11_PIN": "5678"},
+                           args=("--pkcs11-module", module, "--pkcs11-token-label", "other"))
+    assert "--pkcs11-token-label does not match" in stderr, stderr
+    assert "--pkcs11-module" in refused_start(srv, env={**softhsm, "KEYWARD_PKCS11_PIN": "1234"})
+    # PKCS#11 → passphrase with rekey; the HSM opens the old seal.
+    passphrase = "off the hardware module now"
+    sensitive.add(passphrase, "passphrase")
+    done = run_binary(srv, "rekey", "--data-dir", str(srv.data_dir), "--to", "passphrase", "--pkcs11-module", module,
+                      env={**softhsm, "KEYWARD_PKCS11_PIN": "1234", "KEYWARD_NEW_PASSPHRASE": passphrase, **CHEAP_ARGON2})
+    assert done.returncode == 0, done.stderr
+    srv.extra_env = {"KEYWARD_PASSPHRASE": passphrase}
+    srv.extra_args = []
+    srv.start()
+    assert make_kms(srv).decrypt(CiphertextBlob=blob)["Plaintext"] == b"sealed in the HSM"

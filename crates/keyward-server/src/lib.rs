@@ -17,6 +17,7 @@ mod http;
 mod iam;
 pub mod jobs;
 mod kms;
+pub mod pkcs11;
 mod query;
 pub mod seal;
 mod sealed;

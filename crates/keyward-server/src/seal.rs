@@ -6,7 +6,8 @@
 //! - `passphrase`: the DRK sealed by a key-encryption key (KEK) derived from a passphrase
 //!   with Argon2id, whose salt and costs are kept in the record;
 //! - `shamir`: the DRK sealed by a random KEK split into shares, of which a threshold
-//!   must be posted to a running, sealed server (`keyward unseal`).
+//!   must be posted to a running, sealed server (`keyward unseal`);
+//! - `pkcs11`: the DRK sealed with AES-GCM inside an HSM by a key that never leaves it.
 //!
 //! The seal record lives in the store's meta table (`root-seal`), so every node of a
 //! shared PostgreSQL store reads the same one, and a rekey replaces it with one
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::bootstrap::{io, write_private, BootstrapError};
+use crate::pkcs11::{Hsm, Pkcs11Config, DEFAULT_KEY_LABEL};
 
 pub(crate) const SEAL_META: &str = "root-seal";
 pub(crate) const ROOT_KEY_FILE: &str = "root.key";
@@ -37,6 +39,7 @@ pub enum SealKind {
     File,
     Passphrase,
     Shamir,
+    Pkcs11,
 }
 
 impl SealKind {
@@ -45,7 +48,8 @@ impl SealKind {
             "file" => Ok(Self::File),
             "passphrase" => Ok(Self::Passphrase),
             "shamir" => Ok(Self::Shamir),
-            _ => Err("the seal must be file, passphrase or shamir".into()),
+            "pkcs11" => Ok(Self::Pkcs11),
+            _ => Err("the seal must be file, passphrase, shamir or pkcs11".into()),
         }
     }
 
@@ -54,6 +58,7 @@ impl SealKind {
             Self::File => "file",
             Self::Passphrase => "passphrase",
             Self::Shamir => "shamir",
+            Self::Pkcs11 => "pkcs11",
         }
     }
 
@@ -63,6 +68,7 @@ impl SealKind {
             Self::File => b"keyward data root key, file",
             Self::Passphrase => b"keyward data root key sealed by a passphrase",
             Self::Shamir => b"keyward data root key sealed by shamir shares",
+            Self::Pkcs11 => b"keyward data root key sealed by a PKCS#11 key",
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct RootOfTrust {
     pub shamir: ShamirSetup,
     /// Shares given on the command line (`keyward rekey`); the server takes them over HTTP.
     pub shares: Vec<SecretText>,
+    /// The HSM of the `pkcs11` kind.
+    pub pkcs11: Option<Pkcs11Config>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,6 +161,12 @@ enum SealRecord {
     Shamir {
         shares: u8,
         threshold: u8,
+        sealed: String,
+    },
+    Pkcs11 {
+        token: String,
+        key: String,
+        iv: String,
         sealed: String,
     },
 }
@@ -178,6 +192,7 @@ impl SealRecord {
         match self {
             Self::Passphrase { .. } => SealKind::Passphrase,
             Self::Shamir { .. } => SealKind::Shamir,
+            Self::Pkcs11 { .. } => SealKind::Pkcs11,
         }
     }
 
@@ -320,7 +335,36 @@ fn open_record(record: &SealRecord, trust: &RootOfTrust) -> Result<Root, Bootstr
                 unsealer.shares.len()
             )))
         }
+        SealRecord::Pkcs11 {
+            token,
+            key,
+            iv,
+            sealed,
+        } => {
+            let config = need_pkcs11(trust)?;
+            for (flag, given, stored) in [
+                ("--pkcs11-token-label", &config.token_label, token),
+                ("--pkcs11-key-label", &config.key_label, key),
+            ] {
+                if given.as_ref().is_some_and(|g| g != stored) {
+                    return Err(BootstrapError::Config(format!(
+                        "{flag} does not match: this installation's root key is sealed by key {key:?} in token {token:?}"
+                    )));
+                }
+            }
+            let hsm = Hsm::open(config, token, key, false)?;
+            let drk = hsm.open_sealed(SealKind::Pkcs11.aad(), &unb64(iv)?, &unb64(sealed)?)?;
+            Ok(Root::Open(drk))
+        }
     }
+}
+
+fn need_pkcs11(trust: &RootOfTrust) -> Result<&Pkcs11Config, BootstrapError> {
+    trust.pkcs11.as_ref().ok_or_else(|| {
+        BootstrapError::Config(
+            "the root key is sealed by an HSM key: give --pkcs11-module (KEYWARD_PKCS11_MODULE) and the PIN in KEYWARD_PKCS11_PIN".into(),
+        )
+    })
 }
 
 /// A new seal of `drk` of `kind`; for Shamir, also the shares (not yet shown anywhere).
@@ -380,6 +424,29 @@ fn new_record(
                     sealed: b64(&sealed),
                 },
                 shares,
+            ))
+        }
+        SealKind::Pkcs11 => {
+            let config = need_pkcs11(trust)?;
+            let token = config.token_label.clone().ok_or_else(|| {
+                BootstrapError::Config(
+                    "--seal pkcs11 needs --pkcs11-token-label (KEYWARD_PKCS11_TOKEN_LABEL)".into(),
+                )
+            })?;
+            let key = config
+                .key_label
+                .clone()
+                .unwrap_or_else(|| DEFAULT_KEY_LABEL.to_owned());
+            let hsm = Hsm::open(config, &token, &key, true)?;
+            let (iv, sealed) = hsm.seal(kind.aad(), drk)?;
+            Ok((
+                SealRecord::Pkcs11 {
+                    token,
+                    key,
+                    iv: b64(&iv),
+                    sealed: b64(&sealed),
+                },
+                Vec::new(),
             ))
         }
     }
@@ -511,7 +578,7 @@ fn create(kind: SealKind, trust: &RootOfTrust, store: &dyn Store) -> Result<Root
                 },
             )
         }
-        SealRecord::Passphrase { .. } => Ok(Root::Open(drk)),
+        SealRecord::Passphrase { .. } | SealRecord::Pkcs11 { .. } => Ok(Root::Open(drk)),
     }
 }
 

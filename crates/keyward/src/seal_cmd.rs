@@ -14,8 +14,8 @@ use keyward_server::{NewSeal, RootOfTrust, SealKind, SecretText};
 #[derive(clap::Args, Clone)]
 pub struct SealArgs {
     /// How the root key is protected, chosen at the first start: `file` (a root key file),
-    /// `passphrase` (Argon2id of KEYWARD_PASSPHRASE or --passphrase-file) or `shamir`
-    /// (shares for an unseal ceremony). Later starts read it from the store.
+    /// `passphrase` (Argon2id of KEYWARD_PASSPHRASE or --passphrase-file), `shamir`
+    /// (shares for an unseal ceremony) or `pkcs11` (a key in an HSM). Later starts read it from the store.
     #[arg(long, env = "KEYWARD_SEAL", value_parser = SealKind::parse)]
     pub seal: Option<SealKind>,
     /// A file holding the passphrase (one trailing line break is ignored); or set
@@ -32,6 +32,8 @@ pub struct SealArgs {
     /// exist) instead of standard output.
     #[arg(long, env = "KEYWARD_SHARES_FILE")]
     pub shares_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub pkcs11: Pkcs11Args,
     /// Argon2id memory cost in KiB of a new passphrase seal (default 65536: 64 MiB).
     #[arg(
         long,
@@ -48,6 +50,39 @@ pub struct SealArgs {
         hide = true
     )]
     pub argon2_iterations: u32,
+}
+
+/// The HSM of the `pkcs11` seal.
+#[derive(clap::Args, Clone)]
+pub struct Pkcs11Args {
+    /// The PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so) that holds the key that
+    /// seals the root key.
+    #[arg(long, env = "KEYWARD_PKCS11_MODULE")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the token; needed when the seal is made, checked afterwards.
+    #[arg(long, env = "KEYWARD_PKCS11_TOKEN_LABEL")]
+    pub pkcs11_token_label: Option<String>,
+    /// The label of the AES key in the token (made on the first start if absent; default
+    /// keyward-root-kek).
+    #[arg(long, env = "KEYWARD_PKCS11_KEY_LABEL")]
+    pub pkcs11_key_label: Option<String>,
+    /// A file holding the token's user PIN; or set KEYWARD_PKCS11_PIN.
+    #[arg(long, env = "KEYWARD_PKCS11_PIN_FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
+}
+
+impl Pkcs11Args {
+    pub fn config(&self) -> Result<Option<keyward_server::pkcs11::Pkcs11Config>, String> {
+        let Some(module) = &self.pkcs11_module else {
+            return Ok(None);
+        };
+        Ok(Some(keyward_server::pkcs11::Pkcs11Config {
+            module: module.clone(),
+            token_label: self.pkcs11_token_label.clone(),
+            key_label: self.pkcs11_key_label.clone(),
+            pin: passphrase(self.pkcs11_pin_file.as_deref(), "KEYWARD_PKCS11_PIN")?,
+        }))
+    }
 }
 
 fn passphrase(file: Option<&Path>, env: &str) -> Result<Option<SecretText>, String> {
@@ -86,6 +121,7 @@ impl SealArgs {
                 shares_file: self.shares_file.clone(),
             },
             shares: Vec::new(),
+            pkcs11: self.pkcs11.config()?,
         })
     }
 }
@@ -127,6 +163,9 @@ pub struct RekeyArgs {
     /// several lines in one file); on a terminal, missing shares are asked for.
     #[arg(long = "share-file")]
     share_files: Vec<PathBuf>,
+    /// The HSM, for a current or a new `pkcs11` seal.
+    #[command(flatten)]
+    pkcs11: Pkcs11Args,
     /// The new kind of root of trust.
     #[arg(long, value_parser = SealKind::parse)]
     to: SealKind,
@@ -370,6 +409,7 @@ fn rekey_inner(args: RekeyArgs) -> Result<keyward_server::RekeyReport, String> {
         root_key_file: args.root_key_file,
         passphrase: passphrase(args.passphrase_file.as_deref(), "KEYWARD_PASSPHRASE")?,
         shares,
+        pkcs11: args.pkcs11.config()?,
         ..RootOfTrust::default()
     };
     let new = NewSeal {
@@ -392,6 +432,7 @@ fn rekey_inner(args: RekeyArgs) -> Result<keyward_server::RekeyReport, String> {
                 shares_file: args.shares_file,
             },
             shares: Vec::new(),
+            pkcs11: args.pkcs11.config()?,
         },
     };
     if new.kind == SealKind::Passphrase && new.trust.passphrase.is_none() {
