@@ -355,7 +355,8 @@ def test_pkcs11_seal_with_softhsm(keyward, softhsm, sensitive):
     done = run_binary(srv, "rekey", "--data-dir", str(srv.data_dir), "--to", "passphrase", "--pkcs11-module", module,
                       env={**softhsm, "KEYWARD_PKCS11_PIN": "1234", "KEYWARD_NEW_PASSPHRASE": passphrase, **CHEAP_ARGON2})
     assert done.returncode == 0, done.stderr
-    srv.extra_env = {"KEYWARD_PASSPHRASE": passphrase}
+    srv.extra_env = {k: v for k, v in srv.extra_env.items() if k == "KEYWARD_STORAGE"}
+    srv.extra_env["KEYWARD_PASSPHRASE"] = passphrase
     srv.extra_args = []
     srv.start()
     assert make_kms(srv).decrypt(CiphertextBlob=blob)["Plaintext"] == b"sealed in the HSM"
