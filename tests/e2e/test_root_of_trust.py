@@ -360,3 +360,25 @@ def test_pkcs11_seal_with_softhsm(keyward, softhsm, sensitive):
     srv.extra_args = []
     srv.start()
     assert make_kms(srv).decrypt(CiphertextBlob=blob)["Plaintext"] == b"sealed in the HSM"
+
+
+def test_unseal_over_https(keyward, tmp_path):
+    from test_tls import Ca, boto_client
+
+    ca = Ca(tmp_path / "ca")
+    cert, key = ca.issue("sealed-tls", 2001)
+    shares_file = tmp_path / "tls-shares"
+    srv = keyward(env=ROOT_ACCESS, name="sealed-tls",
+                  args=("--tls-cert", str(cert), "--tls-key", str(key), "--seal", "shamir", "--shares", "2",
+                        "--threshold", "2", "--shares-file", str(shares_file)))
+    assert srv.endpoint.startswith("https://")
+    shares = read_shares(shares_file)
+    # A client that does not trust the server's CA sends no share.
+    untrusted = unseal(srv, shares[0])
+    assert untrusted.returncode != 0 and "TLS" in untrusted.stderr, untrusted
+    assert "sealed: 0 of 2" in unseal(srv, "--ca-bundle", str(ca.pem), "--status").stdout
+    for share in shares:
+        done = unseal(srv, "--ca-bundle", str(ca.pem), share)
+        assert done.returncode == 0, done
+    assert done.stdout.strip() == "unsealed"
+    assert boto_client("kms", srv, ca).list_keys()["Keys"] == []

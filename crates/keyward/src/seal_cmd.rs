@@ -5,6 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use keyward_server::config::DEFAULT_DATA_DIR;
 use keyward_server::{NewSeal, RootOfTrust, SealKind, SecretText};
@@ -128,13 +129,16 @@ impl SealArgs {
 
 #[derive(clap::Args)]
 pub struct UnsealArgs {
-    /// The sealed server (plain HTTP on loopback).
+    /// The sealed server: http:// (loopback) or https://.
     #[arg(
         long,
         env = "KEYWARD_ENDPOINT",
         default_value = "http://127.0.0.1:4599"
     )]
     endpoint: String,
+    /// With https://, the PEM CA certificates to trust instead of the system's.
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    ca_bundle: Option<PathBuf>,
     /// The share (kw1-<index>-<hex>); without it, --share-file, or a prompt on a terminal.
     /// A share on the command line is visible to other local users: prefer the prompt.
     share: Option<String>,
@@ -239,21 +243,83 @@ fn read_share_lines(path: &Path) -> Result<Vec<SecretText>, String> {
         .collect())
 }
 
-/// One HTTP/1.1 request to a plain-HTTP server; returns the status and the body.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A TLS client that trusts `ca_bundle`, or the system's certificates.
+fn tls_connector(ca_bundle: Option<&Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_bundle {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A system certificate rustls cannot use is skipped, as browsers do.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// One HTTP/1.1 request; returns the status and the body.
 async fn http_call(
     endpoint: &str,
+    ca_bundle: Option<&Path>,
     method: hyper::Method,
     path: &str,
     body: Vec<u8>,
 ) -> Result<(u16, Vec<u8>), String> {
     use http_body_util::BodyExt;
-    let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
-        "keyward unseal speaks plain HTTP to a server on this machine: give --endpoint http://127.0.0.1:PORT (for a server behind TLS, see docs/server.md)".to_owned()
-    })?;
+    let (tls, rest) = if let Some(rest) = endpoint.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = endpoint.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err(format!(
+            "the endpoint must start with http:// or https://, not {endpoint}"
+        ));
+    };
     let authority = rest.trim_end_matches('/');
-    let stream = tokio::net::TcpStream::connect(authority)
+    let (host, _) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| format!("the endpoint {endpoint} must name a port"))?;
+    let tcp = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
+    let stream: Box<dyn Stream> = if tls {
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        )
+        .map_err(|e| format!("{endpoint}: {e}"))?;
+        Box::new(
+            tls_connector(ca_bundle)?
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {endpoint} failed: {e}"))?,
+        )
+    } else {
+        Box::new(tcp)
+    };
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
@@ -306,6 +372,7 @@ pub async fn unseal(args: UnsealArgs) -> ExitCode {
         if args.status {
             let (status, body) = http_call(
                 &args.endpoint,
+                args.ca_bundle.as_deref(),
                 hyper::Method::GET,
                 "/keyward/seal-status",
                 Vec::new(),
@@ -336,6 +403,7 @@ pub async fn unseal(args: UnsealArgs) -> ExitCode {
         );
         let (status, answer) = http_call(
             &args.endpoint,
+            args.ca_bundle.as_deref(),
             hyper::Method::POST,
             "/keyward/unseal",
             body.to_vec(),
