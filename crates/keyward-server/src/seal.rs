@@ -14,7 +14,6 @@
 //! compare-and-swap: the DRK stays, only the KEK that seals it changes.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -27,11 +26,17 @@ use zeroize::Zeroizing;
 use crate::bootstrap::{io, write_private, BootstrapError};
 use crate::pkcs11::{Hsm, Pkcs11Config, DEFAULT_KEY_LABEL};
 
+mod rekey;
+mod shares;
+
+pub use rekey::{rekey, NewSeal, RekeyReport};
+use shares::deliver_shares;
+pub(crate) use shares::{UnsealStep, Unsealer};
+
 pub(crate) const SEAL_META: &str = "root-seal";
 pub(crate) const ROOT_KEY_FILE: &str = "root.key";
 /// The shortest passphrase a new seal accepts.
 pub const MIN_PASSPHRASE_LEN: usize = 12;
-const SHARE_PREFIX: &str = "kw1";
 
 /// How the data root key is protected at rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,11 +320,7 @@ fn open_record(record: &SealRecord, trust: &RootOfTrust) -> Result<Root, Bootstr
         SealRecord::Shamir {
             threshold, sealed, ..
         } => {
-            let mut unsealer = Unsealer {
-                threshold: *threshold,
-                sealed: unb64(sealed)?,
-                shares: Vec::new(),
-            };
+            let mut unsealer = Unsealer::new(*threshold, unb64(sealed)?);
             if trust.shares.is_empty() {
                 return Ok(Root::Sealed(unsealer));
             }
@@ -332,7 +333,7 @@ fn open_record(record: &SealRecord, trust: &RootOfTrust) -> Result<Root, Bootstr
             }
             Err(BootstrapError::Config(format!(
                 "{} shares given; {threshold} are needed",
-                unsealer.shares.len()
+                unsealer.progress()
             )))
         }
         SealRecord::Pkcs11 {
@@ -451,60 +452,6 @@ fn new_record(
         }
     }
 }
-
-/// `kw1-<index>-<64 hex digits>`.
-fn format_share(share: &Share) -> Zeroizing<String> {
-    Zeroizing::new(format!(
-        "{SHARE_PREFIX}-{}-{}",
-        share.index,
-        Zeroizing::new(hex::encode(share.value.as_slice())).as_str()
-    ))
-}
-
-fn parse_share(text: &str) -> Option<Share> {
-    let mut parts = text.trim().splitn(3, '-');
-    if parts.next()? != SHARE_PREFIX {
-        return None;
-    }
-    let index: u8 = parts.next()?.parse().ok()?;
-    let value = Zeroizing::new(hex::decode(parts.next()?).ok()?);
-    (index != 0 && value.len() == keyward_crypto::KEK_LEN).then_some(Share { index, value })
-}
-
-/// Hands new shares to the operator: into `shares_file` (mode 0600, created), or stdout.
-/// Done before the seal is committed, so shares are never lost after it.
-fn deliver_shares(setup: &ShamirSetup, shares: &[Share]) -> Result<(), BootstrapError> {
-    let threshold = setup.threshold;
-    let mut text = Zeroizing::new(String::new());
-    for share in shares {
-        text.push_str(&format_share(share));
-        text.push('\n');
-    }
-    match &setup.shares_file {
-        Some(path) => {
-            write_private(path, text.as_bytes())?;
-            tracing::warn!(
-                path = %path.display(),
-                shares = shares.len(),
-                threshold,
-                "wrote the unseal shares; hand one to each keyholder and delete the file: they are never shown again"
-            );
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            let header = format!(
-                "Unseal shares ({threshold} of {} open this installation). Hand one to each keyholder; they are never shown again:\n",
-                shares.len()
-            );
-            out.write_all(header.as_bytes())
-                .and_then(|()| out.write_all(text.as_bytes()))
-                .and_then(|()| out.flush())
-                .map_err(|e| BootstrapError::Io(format!("cannot print the shares: {e}")))?;
-        }
-    }
-    Ok(())
-}
-
 /// Opens the root key named by the store's seal record, or creates the seal on a first
 /// start. `has_data`: the store already holds data sealed by a root key (its check value).
 pub(crate) fn open_root(
@@ -581,59 +528,6 @@ fn create(kind: SealKind, trust: &RootOfTrust, store: &dyn Store) -> Result<Root
         SealRecord::Passphrase { .. } | SealRecord::Pkcs11 { .. } => Ok(Root::Open(drk)),
     }
 }
-
-/// Collects Shamir shares until the threshold, then opens the DRK.
-pub(crate) struct Unsealer {
-    threshold: u8,
-    sealed: Vec<u8>,
-    shares: Vec<Share>,
-}
-
-pub(crate) enum UnsealStep {
-    /// Shares held so far, fewer than the threshold.
-    Progress(u8),
-    Opened(Zeroizing<Vec<u8>>),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum UnsealError {
-    #[error("not a Keyward unseal share (kw1-<index>-<64 hex digits>)")]
-    Malformed,
-    #[error("share {0} was already given")]
-    Duplicate(u8),
-    #[error("the shares given do not open the root key; progress reset: give {0} shares again")]
-    Wrong(u8),
-}
-
-impl Unsealer {
-    pub(crate) fn threshold(&self) -> u8 {
-        self.threshold
-    }
-
-    pub(crate) fn progress(&self) -> u8 {
-        u8::try_from(self.shares.len()).unwrap_or(u8::MAX)
-    }
-
-    pub(crate) fn submit(&mut self, text: &str) -> Result<UnsealStep, UnsealError> {
-        let share = parse_share(text).ok_or(UnsealError::Malformed)?;
-        if self.shares.iter().any(|s| s.index == share.index) {
-            return Err(UnsealError::Duplicate(share.index));
-        }
-        self.shares.push(share);
-        if self.progress() < self.threshold {
-            return Ok(UnsealStep::Progress(self.progress()));
-        }
-        let shares = std::mem::take(&mut self.shares);
-        let opened = shamir::combine(&shares)
-            .ok()
-            .and_then(|kek| Kek::from_bytes(&kek).ok())
-            .and_then(|kek| kek.open(SealKind::Shamir.aad(), &self.sealed).ok());
-        opened
-            .map(UnsealStep::Opened)
-            .ok_or(UnsealError::Wrong(self.threshold))
-    }
-}
-
 /// The number of shares that open the store's seal, if it is a Shamir seal.
 pub fn shamir_threshold(store: &dyn Store) -> Result<Option<u8>, BootstrapError> {
     Ok(match SealRecord::read(store)? {
@@ -641,197 +535,10 @@ pub fn shamir_threshold(store: &dyn Store) -> Result<Option<u8>, BootstrapError>
         _ => None,
     })
 }
-
-/// What `keyward rekey` is to make.
-#[derive(Debug, Clone)]
-pub struct NewSeal {
-    pub kind: SealKind,
-    /// The new passphrase, the new Shamir setup, or (for `file`) where to write the root
-    /// key (`root_key_file`, which must not exist).
-    pub trust: RootOfTrust,
-}
-
-/// What a rekey did, for the operator.
-#[derive(Debug)]
-pub struct RekeyReport {
-    pub from: SealKind,
-    pub to: SealKind,
-    /// The root key file in the data directory, deleted once the new seal was committed.
-    pub removed_root_key_file: Option<PathBuf>,
-    /// A root key file outside the data directory that the installation no longer needs.
-    pub obsolete_root_key_file: Option<PathBuf>,
-}
-
-/// Replaces the KEK that seals the data root key; the DRK, and so every wrapped blob,
-/// stays. Running servers keep working (they hold the DRK); their next start needs the
-/// new root of trust. The seal record is replaced by compare-and-swap, so of two rekeys
-/// that race, one fails and changes nothing.
-pub fn rekey(
-    store: &dyn Store,
-    data_dir: &Path,
-    current: &RootOfTrust,
-    new: &NewSeal,
-) -> Result<RekeyReport, BootstrapError> {
-    if !crate::bootstrap::has_root_check(store)? {
-        return Err(BootstrapError::Config(
-            "this store holds no installation yet: start the server once first".into(),
-        ));
-    }
-    let old = SealRecord::read(store)?;
-    let from = old.as_ref().map_or(SealKind::File, |(r, _)| r.kind());
-    let drk = match &old {
-        None => load_root_key_file(current, data_dir, false)?,
-        Some((record, _)) => match open_record(record, current)? {
-            Root::Open(drk) => drk,
-            Root::Sealed(unsealer) => {
-                return Err(BootstrapError::Config(format!(
-                    "the root key is sealed by Shamir shares: give {} of them with --share-file",
-                    unsealer.threshold()
-                )))
-            }
-        },
-    };
-    crate::bootstrap::verify_root(store, &RootKey::from_bytes(&drk)?, data_dir)?;
-    let old_raw = old.as_ref().map(|(_, raw)| raw.as_slice());
-    let committed = if new.kind == SealKind::File {
-        let Some(path) = &new.trust.root_key_file else {
-            return Err(BootstrapError::Config(
-                "--to file needs --new-root-key-file, where the root key is written".into(),
-            ));
-        };
-        let Some(old_raw) = old_raw else {
-            return Err(BootstrapError::Config(
-                "the root key is already a file".into(),
-            ));
-        };
-        let encoded = Zeroizing::new(b64(&drk));
-        write_private(path, encoded.as_bytes())?;
-        let swapped = store.replace_meta_if_equals(SEAL_META, old_raw, None)?;
-        if !swapped {
-            let _ = fs::remove_file(path);
-        }
-        swapped
-    } else {
-        let (record, shares) = new_record(new.kind, &new.trust, &drk)?;
-        let encoded = record.encode()?;
-        if !shares.is_empty() {
-            deliver_shares(&new.trust.shamir, &shares)?;
-        }
-        let swapped = match old_raw {
-            Some(old_raw) => store.replace_meta_if_equals(SEAL_META, old_raw, Some(&encoded))?,
-            None => store.put_meta_if_absent(SEAL_META, &encoded)? == encoded,
-        };
-        if !swapped && !shares.is_empty() {
-            if let Some(path) = &new.trust.shamir.shares_file {
-                let _ = fs::remove_file(path);
-            }
-        }
-        swapped
-    };
-    if !committed {
-        return Err(BootstrapError::Config(
-            "the seal changed while this rekey ran (another rekey?); nothing was changed: run it again".into(),
-        ));
-    }
-    let mut report = RekeyReport {
-        from,
-        to: new.kind,
-        removed_root_key_file: None,
-        obsolete_root_key_file: None,
-    };
-    if from == SealKind::File {
-        match &current.root_key_file {
-            Some(path) => report.obsolete_root_key_file = Some(path.clone()),
-            None => {
-                let path = data_dir.join(ROOT_KEY_FILE);
-                fs::remove_file(&path).map_err(|e| {
-                    io(
-                        "the new seal is committed, but remove the old root key by hand: cannot remove",
-                        &path,
-                        e,
-                    )
-                })?;
-                report.removed_root_key_file = Some(path);
-            }
-        }
-    }
-    Ok(report)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shares_round_trip_through_their_text_form_and_bad_ones_are_refused() {
-        let shares = shamir::split(&[3u8; 32], 2, 3).unwrap();
-        let text = format_share(&shares[1]);
-        assert!(text.starts_with("kw1-2-"), "{}", text.as_str());
-        let parsed = parse_share(&format!("  {}\n", text.as_str())).unwrap();
-        assert_eq!(parsed.index, 2);
-        assert_eq!(parsed.value.as_slice(), shares[1].value.as_slice());
-        for bad in [
-            "",
-            "kw1",
-            "kw1-2",
-            "kw2-2-00",
-            "kw1-0-0000000000000000000000000000000000000000000000000000000000000000",
-            "kw1-256-0000000000000000000000000000000000000000000000000000000000000000",
-            "kw1-1-00",
-            "kw1-1-zz00000000000000000000000000000000000000000000000000000000000000",
-            "kw1--1-0000000000000000000000000000000000000000000000000000000000000000",
-        ] {
-            assert!(parse_share(bad).is_none(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_unsealer_counts_refuses_duplicates_and_resets_on_wrong_shares() {
-        let kek_bytes = Kek::generate_bytes().unwrap();
-        let kek = Kek::from_bytes(&kek_bytes).unwrap();
-        let sealed = kek.seal(SealKind::Shamir.aad(), &[7u8; 32]).unwrap();
-        let shares = shamir::split(&kek_bytes, 3, 5).unwrap();
-        let text: Vec<_> = shares.iter().map(format_share).collect();
-        let mut unsealer = Unsealer {
-            threshold: 3,
-            sealed,
-            shares: Vec::new(),
-        };
-        assert!(matches!(
-            unsealer.submit(&text[0]),
-            Ok(UnsealStep::Progress(1))
-        ));
-        assert!(matches!(
-            unsealer.submit(&text[0]),
-            Err(UnsealError::Duplicate(1))
-        ));
-        assert!(matches!(
-            unsealer.submit("nonsense"),
-            Err(UnsealError::Malformed)
-        ));
-        assert!(matches!(
-            unsealer.submit(&text[3]),
-            Ok(UnsealStep::Progress(2))
-        ));
-        // A share of another split: the threshold is reached, the seal does not open.
-        let foreign = shamir::split(&[1u8; 32], 3, 5).unwrap();
-        assert!(matches!(
-            unsealer.submit(&format_share(&foreign[4])),
-            Err(UnsealError::Wrong(3))
-        ));
-        assert_eq!(unsealer.progress(), 0);
-        for share in [&text[4], &text[1]] {
-            assert!(matches!(
-                unsealer.submit(share),
-                Ok(UnsealStep::Progress(_))
-            ));
-        }
-        match unsealer.submit(&text[2]) {
-            Ok(UnsealStep::Opened(drk)) => assert_eq!(drk.as_slice(), &[7u8; 32]),
-            _ => panic!("three good shares must open it"),
-        }
-    }
 
     #[test]
     fn secret_text_never_prints_and_drops_one_line_break() {
