@@ -393,6 +393,16 @@ fn new_record(
                     Argon2Params::MAX_PARALLELISM
                 ))
             })?;
+            let defaults = Argon2Params::default();
+            if trust.argon2.memory_kib < defaults.memory_kib
+                || trust.argon2.iterations < defaults.iterations
+            {
+                tracing::warn!(
+                    memory_kib = trust.argon2.memory_kib,
+                    iterations = trust.argon2.iterations,
+                    "Argon2id costs below the defaults make passphrase guessing cheaper; fine for tests, not for real keys"
+                );
+            }
             let salt = keyward_crypto::random_bytes(SALT_LEN)?;
             let kek = passphrase_kek(passphrase, &salt, trust.argon2)?;
             let sealed = kek.seal(kind.aad(), drk)?;
@@ -503,7 +513,17 @@ fn create(kind: SealKind, trust: &RootOfTrust, store: &dyn Store) -> Result<Root
     if !shares.is_empty() {
         deliver_shares(&trust.shamir, &shares)?;
     }
-    let stored = store.put_meta_if_absent(SEAL_META, &encoded)?;
+    let stored = match store.put_meta_if_absent(SEAL_META, &encoded) {
+        Ok(stored) => stored,
+        Err(err) => {
+            // The shares just written open nothing: remove them, so the next start can
+            // write its own.
+            if let (false, Some(path)) = (shares.is_empty(), &trust.shamir.shares_file) {
+                let _ = fs::remove_file(path);
+            }
+            return Err(err.into());
+        }
+    };
     if stored != encoded {
         // Another node initialized the store first: its seal stands, ours is void.
         if !shares.is_empty() {

@@ -77,11 +77,11 @@ pub fn rekey(
         };
         let encoded = Zeroizing::new(b64(&drk));
         write_private(path, encoded.as_bytes())?;
-        let swapped = store.replace_meta_if_equals(SEAL_META, old_raw, None)?;
-        if !swapped {
+        let swapped = store.replace_meta_if_equals(SEAL_META, old_raw, None);
+        if !matches!(swapped, Ok(true)) {
             let _ = fs::remove_file(path);
         }
-        swapped
+        swapped?
     } else {
         let (record, shares) = new_record(new.kind, &new.trust, &drk)?;
         let encoded = record.encode()?;
@@ -89,15 +89,18 @@ pub fn rekey(
             deliver_shares(&new.trust.shamir, &shares)?;
         }
         let swapped = match old_raw {
-            Some(old_raw) => store.replace_meta_if_equals(SEAL_META, old_raw, Some(&encoded))?,
-            None => store.put_meta_if_absent(SEAL_META, &encoded)? == encoded,
+            Some(old_raw) => store.replace_meta_if_equals(SEAL_META, old_raw, Some(&encoded)),
+            None => store
+                .put_meta_if_absent(SEAL_META, &encoded)
+                .map(|stored| stored == encoded),
         };
-        if !swapped && !shares.is_empty() {
+        // New shares that did not become the seal open nothing: remove them.
+        if !matches!(swapped, Ok(true)) && !shares.is_empty() {
             if let Some(path) = &new.trust.shamir.shares_file {
                 let _ = fs::remove_file(path);
             }
         }
-        swapped
+        swapped?
     };
     if !committed {
         return Err(BootstrapError::Config(
