@@ -8,7 +8,8 @@
 #
 # Works from any directory. Needs: a Rust toolchain (rustup), python3 with venv, and access
 # to crates.io, PyPI and Debian's packages the first time (PostgreSQL is installed with
-# apt-get when absent; a throwaway cluster runs on 127.0.0.1 for the duration).
+# apt-get when absent; a throwaway cluster runs on 127.0.0.1 for the duration; SoftHSM2
+# likewise, for the PKCS#11 tests).
 # KEYWARD_BIN overrides the binary the e2e suite runs.
 set -euo pipefail
 
@@ -28,6 +29,15 @@ else
     fi
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input -r tests/e2e/requirements.txt
+
+stage "SoftHSM2 (the PKCS#11 root of trust's tests)"
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+    echo "SoftHSM2 is not installed: installing Debian's softhsm2 package"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq softhsm2 >/dev/null
+fi
 
 stage "PostgreSQL (a throwaway cluster on 127.0.0.1)"
 # shellcheck source=scripts/postgres.sh

@@ -5,6 +5,8 @@ URL that does not connect, and `keyward migrate` (several nodes: test_cluster.py
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import subprocess
 
@@ -61,9 +63,20 @@ def test_a_wrong_root_key_or_url_is_refused_at_start(keyward, tmp_path):
     assert first.stop() == 0
     other_dir = tmp_path / "other"
     other_dir.mkdir(mode=0o700)
-    # Another data directory generates another root key, which does not open this data.
+    # Another data directory has no root key for this data, and makes none: a new one could
+    # not open it.
     done = subprocess.run(
         [str(keyward_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(other_dir), "--storage", url],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    assert done.returncode != 0 and "no root key" in done.stderr, done.stderr
+    assert not (other_dir / "root.key").exists()
+    # Another root key is refused.
+    other_key = tmp_path / "other.key"
+    other_key.write_text(base64.b64encode(os.urandom(32)).decode())
+    done = subprocess.run(
+        [str(keyward_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(other_dir), "--storage", url,
+         "--root-key-file", str(other_key)],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
     assert done.returncode != 0 and "wrong root key" in done.stderr, done.stderr

@@ -211,6 +211,15 @@ pub trait Store: Send + Sync + 'static {
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores `value` unless `name` is set; returns the value that is stored afterwards.
     fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Compare-and-swap: replaces `name`'s value with `value` (or removes it, for `None`)
+    /// only if it is `expected` now, in one transaction. Returns whether it did, so two
+    /// writers that read the same value cannot both replace it.
+    fn replace_meta_if_equals(
+        &self,
+        name: &str,
+        expected: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<bool, StoreError>;
 
     /// Stores a new key with its first material (none for a key awaiting imported
     /// material). Returns the stored revision.

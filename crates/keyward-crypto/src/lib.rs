@@ -14,11 +14,13 @@ mod ciphertext;
 mod ffi;
 mod hmac;
 mod import;
+mod kek;
 mod keyagree;
 mod keys;
 mod material;
 mod root;
 mod rsa_oaep;
+pub mod shamir;
 mod sign;
 mod spec;
 #[cfg(test)]
@@ -30,6 +32,7 @@ pub use ciphertext::{
 };
 pub use hmac::{generate_mac, verify_mac};
 pub use import::{generate_wrapping_key, unwrap_import, WrappingAlgorithm, WrappingKeySpec};
+pub use kek::{Argon2Params, Kek, KEK_LEN, SALT_LEN};
 pub use keyagree::derive_shared_secret;
 pub use keys::{generate_key_pair, generate_material, public_key_der, validate_material};
 pub use material::{random_bytes, SymmetricMaterial, MATERIAL_LEN};

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine;
 use keyward_core::store::AccessKeyRow;
 use keyward_core::{Clock, Store, StoreError, SystemClock};
 use keyward_crypto::RootKey;
@@ -13,6 +12,7 @@ use keyward_store::{PostgresStore, SqliteStore};
 
 use crate::auth::secret_aad;
 use crate::config::{valid_access_key_id, Config, Storage};
+use crate::seal::{open_root, Root};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,6 @@ pub struct Opened {
     pub credentials_file: Option<PathBuf>,
 }
 
-const ROOT_KEY_FILE: &str = "root.key";
 const DATABASE_FILE: &str = "keyward.db";
 const CREDENTIALS_FILE: &str = "credentials";
 const ROOT_CHECK: &str = "root-key-check";
@@ -43,12 +42,12 @@ const ACCOUNT_META: &str = "account-id";
 const ROOT_CHECK_AAD: &[u8] = b"keyward root key check";
 const ROOT_CHECK_VALUE: &[u8] = b"keyward";
 
-fn io(context: &str, path: &Path, err: std::io::Error) -> BootstrapError {
+pub(crate) fn io(context: &str, path: &Path, err: std::io::Error) -> BootstrapError {
     BootstrapError::Io(format!("{context} {}: {err}", path.display()))
 }
 
 /// Writes a file readable by its owner only, refusing to replace an existing one.
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootstrapError> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootstrapError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -77,28 +76,6 @@ fn create_data_dir(dir: &Path) -> Result<(), BootstrapError> {
         .map_err(|e| io("cannot create data directory", dir, e))
 }
 
-/// Refuses a data directory that other users may enter or list: it holds the database and,
-/// by default, the root key.
-fn check_data_dir_private(dir: &Path) -> Result<(), BootstrapError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir)
-            .map_err(|e| io("cannot read", dir, e))?
-            .permissions()
-            .mode();
-        if mode & 0o007 != 0 {
-            return Err(BootstrapError::Config(format!(
-                "the data directory {} is open to other users (mode {:04o}); make it private with: chmod 700 {}",
-                dir.display(),
-                mode & 0o7777,
-                dir.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Refuses, with the reason, a data directory the server cannot write (a read-only mount,
 /// wrong owner): SQLite would only say "unable to open database file".
 fn check_data_dir_writable(dir: &Path) -> Result<(), BootstrapError> {
@@ -122,42 +99,26 @@ fn check_data_dir_writable(dir: &Path) -> Result<(), BootstrapError> {
     }
 }
 
-fn decode_root_key(text: &[u8], source: &str) -> Result<RootKey, BootstrapError> {
-    let trimmed = std::str::from_utf8(text).map(str::trim).unwrap_or_default();
-    let bytes = zeroize::Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(trimmed)
-            .map_err(|_| {
-                BootstrapError::Config(format!("{source}: the root key must be 32 bytes in base64"))
-            })?,
-    );
-    RootKey::from_bytes(&bytes).map_err(|_| {
-        BootstrapError::Config(format!("{source}: the root key must be 32 bytes in base64"))
-    })
-}
-
-fn load_root_key(config: &Config) -> Result<RootKey, BootstrapError> {
-    if let Some(file) = &config.root_key_file {
-        let text = zeroize::Zeroizing::new(
-            fs::read(file).map_err(|e| io("cannot read root key file", file, e))?,
-        );
-        return decode_root_key(&text, &file.display().to_string());
+/// Refuses a data directory that other users may enter or list: it holds the database and,
+/// by default, the root key.
+fn check_data_dir_private(dir: &Path) -> Result<(), BootstrapError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir)
+            .map_err(|e| io("cannot read", dir, e))?
+            .permissions()
+            .mode();
+        if mode & 0o007 != 0 {
+            return Err(BootstrapError::Config(format!(
+                "the data directory {} is open to other users (mode {:04o}); make it private with: chmod 700 {}",
+                dir.display(),
+                mode & 0o7777,
+                dir.display()
+            )));
+        }
     }
-    let path = config.data_dir.join(ROOT_KEY_FILE);
-    if !path.exists() {
-        let bytes = RootKey::generate_bytes()?;
-        let encoded = zeroize::Zeroizing::new(
-            base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()),
-        );
-        write_private(&path, encoded.as_bytes())?;
-        tracing::warn!(
-            path = %path.display(),
-            "generated a root key inside the data directory; anyone who copies the directory can read every key. Use --root-key-file for real keys"
-        );
-    }
-    let text =
-        zeroize::Zeroizing::new(fs::read(&path).map_err(|e| io("cannot read root key", &path, e))?);
-    decode_root_key(&text, &path.display().to_string())
+    Ok(())
 }
 
 fn random_token(alphabet: &[u8], len: usize) -> Result<String, BootstrapError> {
@@ -253,23 +214,76 @@ pub async fn open(config: &Config) -> Result<Opened, BootstrapError> {
         .map_err(|e| BootstrapError::Io(e.to_string()))?
 }
 
-/// As [`open`], with the clock injected (tests move time by hand).
+/// As [`open`], with the clock injected (tests move time by hand). A Shamir seal cannot
+/// open here: use [`prepare`] and the sealed server of [`crate::run`].
 pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
+    let prepared = prepare(config)?;
+    match prepared.root {
+        Root::Open(drk) => finish(config, prepared.store, &drk, clock),
+        Root::Sealed(_) => Err(BootstrapError::Config(
+            "the root key is sealed by Shamir shares; only a running server can be unsealed".into(),
+        )),
+    }
+}
+
+/// The store, opened, and the root key, opened or still sealed.
+pub(crate) struct Prepared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) root: Root,
+}
+
+/// Opens the data directory and the store, and the root key as far as the root of trust
+/// given allows.
+pub(crate) fn prepare(config: &Config) -> Result<Prepared, BootstrapError> {
     create_data_dir(&config.data_dir)?;
     check_data_dir_private(&config.data_dir)?;
     if matches!(config.storage, Storage::Sqlite) {
         check_data_dir_writable(&config.data_dir)?;
     }
-    let root = load_root_key(config)?;
     let store = open_store(&config.storage, &config.data_dir)?;
+    let has_data = has_root_check(store.as_ref())?;
+    let root = open_root(
+        &config.root_of_trust,
+        store.as_ref(),
+        &config.data_dir,
+        has_data,
+    )?;
+    Ok(Prepared { store, root })
+}
+
+/// Whether the store already holds data under some root key.
+pub(crate) fn has_root_check(store: &dyn Store) -> Result<bool, BootstrapError> {
+    Ok(store.get_meta(ROOT_CHECK)?.is_some())
+}
+
+/// Refuses a root key that is not the one the store's data is wrapped under (and records
+/// the check value on a first start).
+pub(crate) fn verify_root(
+    store: &dyn Store,
+    root: &RootKey,
+    data_dir: &Path,
+) -> Result<(), BootstrapError> {
     let check = root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)?;
     let stored_check = store.put_meta_if_absent(ROOT_CHECK, &check)?;
     if root.unwrap_material(ROOT_CHECK_AAD, &stored_check).is_err() {
         return Err(BootstrapError::Config(format!(
             "the root key does not open the data in {}: wrong root key for this data directory",
-            config.data_dir.display()
+            data_dir.display()
         )));
     }
+    Ok(())
+}
+
+/// With the data root key open: checks it and the account, creates the root access key on
+/// a first start, and builds the server state.
+pub(crate) fn finish(
+    config: &Config,
+    store: Arc<dyn Store>,
+    drk: &[u8],
+    clock: Arc<dyn Clock>,
+) -> Result<Opened, BootstrapError> {
+    let root = RootKey::from_bytes(drk)?;
+    verify_root(store.as_ref(), &root, &config.data_dir)?;
     let account = store.put_meta_if_absent(ACCOUNT_META, config.account_id.as_str().as_bytes())?;
     if account != config.account_id.as_str().as_bytes() {
         return Err(BootstrapError::Config(format!(

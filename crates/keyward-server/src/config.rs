@@ -18,8 +18,8 @@ pub struct Config {
     pub account_id: AccountId,
     /// Root access key supplied by the operator instead of a generated one.
     pub root_access_key: Option<RootAccessKey>,
-    /// A 32-byte root key file; without it the key lives in the data directory.
-    pub root_key_file: Option<PathBuf>,
+    /// Where the data root key comes from: a file, a passphrase, Shamir shares.
+    pub root_of_trust: crate::seal::RootOfTrust,
     /// How often the deletion and rotation jobs look for due keys.
     pub job_interval: Duration,
     /// Days to keep audit events; `None` keeps them forever.
@@ -117,7 +117,7 @@ impl Config {
             data_dir,
             account_id: AccountId::default(),
             root_access_key: None,
-            root_key_file: None,
+            root_of_trust: Default::default(),
             job_interval: Duration::from_secs(10),
             audit_retention_days: None,
             cache_refresh: crate::changes::DEFAULT_FULL_REFRESH,

@@ -18,8 +18,11 @@ mod iam;
 pub mod jobs;
 mod kms;
 mod limits;
+pub mod pkcs11;
 mod query;
 mod quotas;
+pub mod seal;
+mod sealed;
 mod secrets;
 mod serve;
 mod state;
@@ -32,6 +35,7 @@ pub use bootstrap::{open, open_blocking, open_store, BootstrapError, Opened};
 pub use config::{Config, Storage};
 pub use http::app;
 pub use keyward_core::AccountId;
+pub use seal::{rekey, NewSeal, RekeyReport, RootOfTrust, SealKind, SecretText};
 pub use state::AppState;
 
 /// Runs the server until `shutdown` resolves: opens the data directory, serves, runs the
@@ -51,27 +55,83 @@ pub async fn run(
         )),
         None => None,
     };
-    let opened = open(&config).await?;
+    let prepared = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || bootstrap::prepare(&config))
+            .await
+            .map_err(|e| BootstrapError::Io(e.to_string()))??
+    };
+    // Either the full application with its jobs, or the gate of a sealed server, which
+    // starts them when it is unsealed.
+    let (router, jobs, gate) = match prepared.root {
+        seal::Root::Open(drk) => {
+            let finish_config = config.clone();
+            let store = prepared.store;
+            let opened = tokio::task::spawn_blocking(move || {
+                bootstrap::finish(
+                    &finish_config,
+                    store,
+                    &drk,
+                    Arc::new(keyward_core::SystemClock),
+                )
+            })
+            .await
+            .map_err(|e| BootstrapError::Io(e.to_string()))??;
+            let jobs = tokio::spawn(jobs::run_periodically(
+                opened.state.clone(),
+                config.job_interval,
+            ));
+            (app(opened.state), Some(jobs), None)
+        }
+        seal::Root::Sealed(unsealer) => {
+            let threshold = unsealer.threshold();
+            let gate = sealed::Gate::new(
+                unsealer,
+                config.clone(),
+                prepared.store,
+                Arc::new(keyward_core::SystemClock),
+            );
+            tracing::warn!(
+                threshold,
+                "Keyward is sealed: it answers every request with an error until {threshold} keyholders run keyward unseal"
+            );
+            (gate.router(), None, Some(gate))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| BootstrapError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener
         .local_addr()
         .map_err(|e| BootstrapError::Io(e.to_string()))?;
-    let Some(cert) = cert else {
-        tracing::info!("keyward listening on {local}");
-        return serve(listener, opened.state, config.job_interval, shutdown).await;
-    };
-    let server_config = tls::server_config(cert.clone())
-        .map_err(|e| BootstrapError::Config(format!("TLS: {e}")))?;
-    // Installed before the "listening" line: SIGHUP's default action would end the process.
-    let reloader = reload_on_hangup(cert)?;
-    let listener = tls::TlsListener::new(listener, server_config, config.limits.max_connections)
-        .map_err(|e| BootstrapError::Io(e.to_string()))?;
-    tracing::info!("keyward listening on https://{local}");
-    let result = serve_tls(listener, opened.state, config.job_interval, shutdown).await;
-    reloader.abort();
-    result
+    let limits = config.limits;
+    match cert {
+        None => {
+            tracing::info!("keyward listening on {local}");
+            let acceptor = serve::PlainAcceptor::new(listener, limits.max_connections);
+            serve::serve_connections(acceptor, router, limits.header_timeout, shutdown).await;
+        }
+        Some(cert) => {
+            let server_config = tls::server_config(cert.clone())
+                .map_err(|e| BootstrapError::Config(format!("TLS: {e}")))?;
+            // Installed before the "listening" line: SIGHUP's default action would end the
+            // process.
+            let reloader = reload_on_hangup(cert)?;
+            let listener = tls::TlsListener::new(listener, server_config, limits.max_connections)
+                .map_err(|e| BootstrapError::Io(e.to_string()))?;
+            tracing::info!("keyward listening on https://{local}");
+            serve::serve_connections(listener, router, limits.header_timeout, shutdown).await;
+            reloader.abort();
+        }
+    }
+    if let Some(jobs) = jobs {
+        jobs.abort();
+    }
+    if let Some(gate) = gate {
+        gate.stop_jobs();
+    }
+    tracing::info!("keyward stopped");
+    Ok(())
 }
 
 /// Reloads the certificate on every SIGHUP; a file that does not load leaves the current

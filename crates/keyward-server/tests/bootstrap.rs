@@ -54,7 +54,7 @@ fn a_foreign_root_key_is_refused() {
     let other = dir.path().join("other.key");
     std::fs::write(&other, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
     let mut with_other = config.clone();
-    with_other.root_key_file = Some(other);
+    with_other.root_of_trust.root_key_file = Some(other);
     match open_blocking(&with_other, Arc::new(SystemClock)) {
         Err(BootstrapError::Config(message)) => {
             assert!(message.contains("wrong root key"), "{message}")

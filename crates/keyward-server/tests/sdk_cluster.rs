@@ -36,7 +36,7 @@ async fn node(url: &str, root_key: Option<std::path::PathBuf>) -> common::Server
     let url = url.to_owned();
     common::start_with(move |config| {
         config.storage = Storage::Postgres(url);
-        config.root_key_file = root_key;
+        config.root_of_trust.root_key_file = root_key;
     })
     .await
 }

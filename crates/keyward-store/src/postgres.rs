@@ -408,6 +408,15 @@ impl Store for PostgresStore {
         postgres_keys::put_meta_if_absent(&mut *self.conn()?, name, value)
     }
 
+    fn replace_meta_if_equals(
+        &self,
+        name: &str,
+        expected: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        postgres_keys::replace_meta_if_equals(&mut *self.conn()?, name, expected, value)
+    }
+
     fn create_key(
         &self,
         key: &KeyRecord,

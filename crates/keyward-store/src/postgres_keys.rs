@@ -92,6 +92,26 @@ pub(crate) fn put_meta_if_absent(
     Ok(stored)
 }
 
+pub(crate) fn replace_meta_if_equals(
+    conn: &mut Client,
+    name: &str,
+    expected: &[u8],
+    value: Option<&[u8]>,
+) -> Result<bool, StoreError> {
+    let changed = match value {
+        Some(value) => conn.execute(
+            "UPDATE meta SET value = $3 WHERE name = $1 AND value = $2",
+            &[&name, &expected, &value],
+        ),
+        None => conn.execute(
+            "DELETE FROM meta WHERE name = $1 AND value = $2",
+            &[&name, &expected],
+        ),
+    }
+    .map_err(backend)?;
+    Ok(changed == 1)
+}
+
 pub(crate) fn create_key(
     conn: &mut Client,
     key: &KeyRecord,

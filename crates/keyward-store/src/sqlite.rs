@@ -137,6 +137,27 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
+    fn replace_meta_if_equals(
+        &self,
+        name: &str,
+        expected: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let changed = match value {
+            Some(value) => conn.execute(
+                "UPDATE meta SET value = ?3 WHERE name = ?1 AND value = ?2",
+                params![name, expected, value],
+            ),
+            None => conn.execute(
+                "DELETE FROM meta WHERE name = ?1 AND value = ?2",
+                params![name, expected],
+            ),
+        }
+        .map_err(backend)?;
+        Ok(changed == 1)
+    }
+
     fn create_key(
         &self,
         key: &KeyRecord,

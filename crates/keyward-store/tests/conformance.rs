@@ -295,6 +295,26 @@ fn meta_and_access_keys(store: &dyn Store) {
     assert_eq!(store.get_meta("x").unwrap(), None);
     assert_eq!(store.put_meta_if_absent("x", b"first").unwrap(), b"first");
     assert_eq!(store.put_meta_if_absent("x", b"second").unwrap(), b"first");
+    // Compare-and-swap: a stale expectation changes nothing; the current one replaces,
+    // and only once; None removes.
+    assert!(!store
+        .replace_meta_if_equals("x", b"stale", Some(b"third"))
+        .unwrap());
+    assert!(store
+        .replace_meta_if_equals("x", b"first", Some(b"third"))
+        .unwrap());
+    assert!(!store
+        .replace_meta_if_equals("x", b"first", Some(b"fourth"))
+        .unwrap());
+    assert_eq!(store.get_meta("x").unwrap().unwrap(), b"third");
+    assert!(!store
+        .replace_meta_if_equals("absent", b"", Some(b"v"))
+        .unwrap());
+    assert_eq!(store.get_meta("absent").unwrap(), None);
+    assert!(!store.replace_meta_if_equals("x", b"first", None).unwrap());
+    assert!(store.replace_meta_if_equals("x", b"third", None).unwrap());
+    assert_eq!(store.get_meta("x").unwrap(), None);
+    assert_eq!(store.put_meta_if_absent("x", b"first").unwrap(), b"first");
     let row = AccessKeyRow {
         access_key_id: "AKIAEXAMPLE".into(),
         wrapped_secret: vec![1, 2, 3],

@@ -14,6 +14,7 @@ mod env_cmd;
 mod esdk_cmd;
 mod exec_cmd;
 mod sdk;
+mod seal_cmd;
 mod transfer_cmd;
 use keyward_server::config::{Config, RootAccessKey, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 
@@ -89,6 +90,14 @@ enum Command {
     /// Create or bring up to date the keys, aliases, secrets, users and roles of a stack
     /// file, and print their ARNs (docs/apply.md).
     Apply(apply::ApplyArgs),
+    /// Give a sealed server (`--seal shamir`) one unseal share.
+    Unseal(seal_cmd::UnsealArgs),
+    /// Change the root of trust (passphrase, shares, root key file) while servers run.
+    ///
+    /// The data root key that wraps every key stays; only what seals it changes. Running
+    /// servers go on serving; their next start needs the new root of trust, and the old
+    /// one no longer opens the store.
+    Rekey(seal_cmd::RekeyArgs),
 }
 
 #[derive(Subcommand)]
@@ -157,10 +166,13 @@ struct ServerArgs {
     /// Log format on stderr.
     #[arg(long, env = "KEYWARD_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
-    /// A file holding the 32-byte root key in base64; without it a key is generated in the
-    /// data directory (for trying Keyward out, not for real keys).
+    /// With `--seal file` (the default): a file holding the 32-byte root key in base64;
+    /// without it a key is generated in the data directory (for trying Keyward out, not
+    /// for real keys).
     #[arg(long, env = "KEYWARD_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    seal: seal_cmd::SealArgs,
     /// How often, in seconds, the deletion and rotation jobs run.
     #[arg(long, env = "KEYWARD_JOB_INTERVAL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     job_interval_seconds: u64,
@@ -319,12 +331,22 @@ async fn server(args: ServerArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let root_of_trust = match args
+        .seal
+        .root_of_trust(args.root_key_file, "KEYWARD_PASSPHRASE")
+    {
+        Ok(trust) => trust,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let config = Config {
         listen: args.listen,
         data_dir: args.data_dir,
         account_id: args.account_id,
         root_access_key,
-        root_key_file: args.root_key_file,
+        root_of_trust,
         job_interval: Duration::from_secs(args.job_interval_seconds),
         audit_retention_days: (args.audit_retention_days > 0).then_some(args.audit_retention_days),
         storage: args.storage,
@@ -402,5 +424,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec_cmd::run(runtime.handle(), args),
         Command::Agent(args) => runtime.block_on(agent::run(args)),
         Command::Apply(args) => apply::apply(runtime.handle(), args),
+        Command::Unseal(args) => runtime.block_on(seal_cmd::unseal(args)),
+        Command::Rekey(args) => seal_cmd::rekey(args),
     }
 }
