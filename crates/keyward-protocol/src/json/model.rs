@@ -111,6 +111,12 @@ impl Member {
 }
 
 impl ServiceModel {
+    /// AWS Lambda (REST-JSON), trimmed to the operations Keyward serves.
+    pub fn lambda() -> &'static ServiceModel {
+        static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+        MODEL.get_or_init(|| embedded(include_str!("../../models/lambda.json")))
+    }
+
     /// AWS Key Management Service, `TrentService`.
     pub fn kms() -> &'static ServiceModel {
         static MODEL: OnceLock<ServiceModel> = OnceLock::new();
