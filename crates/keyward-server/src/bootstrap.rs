@@ -291,6 +291,13 @@ pub fn open_blocking(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, B
         config.audit_retention_days,
         config.cache_refresh,
     )?;
+    if let Some(settings) = &config.functions {
+        state.enable_functions(settings.clone(), &config.data_dir);
+        tracing::warn!(
+            python = %settings.python,
+            "functions are enabled: code uploaded through the Lambda API runs as this server's user"
+        );
+    }
     Ok(Opened {
         state,
         credentials_file,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use keyward_core::AccountId;
 
+pub use crate::lambda::runtime::FunctionSettings;
 pub use crate::tls::TlsFiles;
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Serve plain HTTP on an address other than loopback; see [`Config::check_listen`].
     pub allow_plaintext: bool,
+    /// Run Lambda functions (`--enable-functions`): code uploaded through the API runs as
+    /// local processes under the server's own user. `None` answers Lambda requests with
+    /// `AccessDeniedException`.
+    pub functions: Option<FunctionSettings>,
 }
 
 /// Where the server keeps its data.
@@ -118,6 +123,7 @@ impl Config {
             storage: Storage::Sqlite,
             tls: None,
             allow_plaintext: false,
+            functions: None,
         }
     }
 

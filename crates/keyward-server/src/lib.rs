@@ -17,6 +17,7 @@ mod http;
 mod iam;
 pub mod jobs;
 mod kms;
+mod lambda;
 mod query;
 mod secrets;
 mod state;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use axum::serve::ListenerExt;
 
 pub use bootstrap::{open, open_blocking, open_store, BootstrapError, Opened};
-pub use config::{Config, Storage};
+pub use config::{Config, FunctionSettings, Storage};
 pub use http::app;
 pub use keyward_core::AccountId;
 pub use state::AppState;
@@ -115,8 +116,11 @@ pub async fn serve(
     job_interval: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
+    if let Ok(local) = listener.local_addr() {
+        state.set_function_endpoint(function_endpoint("http", local));
+    }
     let jobs = tokio::spawn(jobs::run_periodically(state.clone(), job_interval));
-    let router = app(state);
+    let router = app(state.clone());
     let result = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -125,6 +129,7 @@ pub async fn serve(
     .await
     .map_err(|e| BootstrapError::Io(e.to_string()));
     jobs.abort();
+    state.stop_functions().await;
     tracing::info!("keyward stopped");
     result
 }
@@ -136,8 +141,11 @@ pub async fn serve_tls(
     job_interval: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
+    if let Ok(local) = axum::serve::Listener::local_addr(&listener) {
+        state.set_function_endpoint(function_endpoint("https", local));
+    }
     let jobs = tokio::spawn(jobs::run_periodically(state.clone(), job_interval));
-    let router = app(state);
+    let router = app(state.clone());
     // `tap_io` does nothing to the stream; axum gives `ConnectInfo<SocketAddr>` to any
     // tapped listener whose address is a `SocketAddr`, which audit events need.
     let result = axum::serve(
@@ -148,6 +156,18 @@ pub async fn serve_tls(
     .await
     .map_err(|e| BootstrapError::Io(e.to_string()));
     jobs.abort();
+    state.stop_functions().await;
     tracing::info!("keyward stopped");
     result
+}
+
+/// The URL functions reach the server at: loopback when it listens on every address.
+fn function_endpoint(scheme: &str, local: SocketAddr) -> String {
+    let host = match local.ip() {
+        ip if ip.is_unspecified() && local.is_ipv6() => "[::1]".to_owned(),
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}", local.port())
 }

@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub audit_retention_days: Option<u32>,
     /// Serializes the first-use creation of AWS managed keys.
     pub managed_keys: tokio::sync::Mutex<()>,
+    /// The function runtime, when the server runs functions.
+    pub functions: std::sync::OnceLock<Arc<crate::lambda::runtime::Runtime>>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
                 audit,
                 audit_retention_days,
                 managed_keys: tokio::sync::Mutex::new(()),
+                functions: std::sync::OnceLock::new(),
             }),
         };
         if let Some(feed) = feed {
@@ -68,6 +71,34 @@ impl AppState {
             })?;
         }
         Ok(state)
+    }
+
+    /// Runs functions from now on, with code unpacked under `data_dir`.
+    pub fn enable_functions(
+        &self,
+        settings: crate::lambda::runtime::FunctionSettings,
+        data_dir: &std::path::Path,
+    ) {
+        let runtime = crate::lambda::runtime::Runtime::new(settings, data_dir);
+        let _ = self.inner.functions.set(Arc::new(runtime));
+    }
+
+    pub(crate) fn functions(&self) -> Option<&Arc<crate::lambda::runtime::Runtime>> {
+        self.inner.functions.get()
+    }
+
+    /// Where functions reach this server (`http://127.0.0.1:<port>`).
+    pub fn set_function_endpoint(&self, endpoint: String) {
+        if let Some(runtime) = self.functions() {
+            runtime.set_endpoint(endpoint);
+        }
+    }
+
+    /// Ends every function process.
+    pub async fn stop_functions(&self) {
+        if let Some(runtime) = self.functions() {
+            runtime.shutdown().await;
+        }
     }
 
     pub fn account(&self) -> &AccountId {
