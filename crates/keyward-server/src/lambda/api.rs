@@ -213,11 +213,7 @@ async fn error(
     }
 }
 
-async fn init_error(
-    State(api): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn init_error(State(api): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Response {
     let body = read(body).await.unwrap_or_default();
     let body = normalized_error(body, &headers);
     if !api.finish(None, Outcome::InitError(body.clone())) {

@@ -60,9 +60,8 @@ pub(crate) fn unpack(zip: &[u8], target: &Path) -> Result<(), LambdaError> {
         .ok_or_else(|| LambdaError::Internal("code directory has no parent".into()))?;
     std::fs::create_dir_all(parent).map_err(io)?;
     let staging = parent.join(format!(".unpacking-{}", uuid::Uuid::new_v4()));
-    let result = unpack_into(zip, &staging).and_then(|()| {
-        std::fs::rename(&staging, target).map_err(io)
-    });
+    let result =
+        unpack_into(zip, &staging).and_then(|()| std::fs::rename(&staging, target).map_err(io));
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
         // Another worker may have unpacked the same code first.
@@ -167,6 +166,9 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_zip() {
-        assert!(matches!(check(b"not a zip"), Err(LambdaError::InvalidParameter(_))));
+        assert!(matches!(
+            check(b"not a zip"),
+            Err(LambdaError::InvalidParameter(_))
+        ));
     }
 }

@@ -78,10 +78,17 @@ fn render(reply: LambdaReply, request_id: &str) -> Response {
     response
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize, operation: &str) -> Result<Bytes, WireError> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    operation: &str,
+) -> Result<Bytes, WireError> {
     let too_large = || WireError {
         code: "RequestEntityTooLargeException",
-        message: format!("Request must be smaller than {limit} bytes for the {operation} operation"),
+        message: format!(
+            "Request must be smaller than {limit} bytes for the {operation} operation"
+        ),
         status: 413,
     };
     let declared = headers
@@ -97,7 +104,9 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize, operation: &st
             collected.to_bytes().to_vec(),
         ))),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(WireError::serialization("The request body could not be read.")),
+        Err(_) => Err(WireError::serialization(
+            "The request body could not be read.",
+        )),
     }
 }
 
@@ -339,7 +348,8 @@ async fn invoke(
     if !payload.is_empty() && serde_json::from_slice::<Value>(&payload).is_err() {
         return Err(LambdaError::Wire(WireError {
             code: "InvalidRequestContentException",
-            message: "Could not parse request body into json: Could not parse payload into json".into(),
+            message: "Could not parse request body into json: Could not parse payload into json"
+                .into(),
             status: 400,
         }));
     }
@@ -352,7 +362,10 @@ async fn invoke(
         .functions()
         .cloned()
         .ok_or_else(|| LambdaError::Internal("functions are not enabled".into()))?;
-    let executed = vec![("x-amz-executed-version", keyward_core::function::LATEST.to_owned())];
+    let executed = vec![(
+        "x-amz-executed-version",
+        keyward_core::function::LATEST.to_owned(),
+    )];
     match invocation_type {
         "DryRun" => Ok(LambdaReply {
             status: StatusCode::NO_CONTENT,

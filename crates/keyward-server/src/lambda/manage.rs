@@ -7,8 +7,8 @@ use keyward_core::UnixMillis;
 use keyward_protocol::json::SecretText;
 use keyward_protocol::lambda::{
     CreateFunctionRequest, EnvironmentResponse, EphemeralStorage, FunctionConfiguration,
-    GetFunctionResponse, ListFunctionsRequest, ListFunctionsResponse, LoggingConfig,
-    TracingConfig, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+    GetFunctionResponse, ListFunctionsRequest, ListFunctionsResponse, LoggingConfig, TracingConfig,
+    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
 };
 use zeroize::Zeroizing;
 
@@ -246,7 +246,12 @@ impl AppState {
         let max = usize::try_from(request.max_items.unwrap_or(50).clamp(1, 10_000)).unwrap_or(50);
         let mut page: Vec<&FunctionRecord> = records
             .iter()
-            .filter(|r| request.marker.as_deref().is_none_or(|m| r.name.as_str() > m))
+            .filter(|r| {
+                request
+                    .marker
+                    .as_deref()
+                    .is_none_or(|m| r.name.as_str() > m)
+            })
             .take(max + 1)
             .collect();
         let next_marker = (page.len() > max).then(|| {
@@ -267,7 +272,11 @@ impl AppState {
         })
     }
 
-    pub(crate) async fn lambda_delete(&self, caller: &Caller, name: &str) -> Result<(), LambdaError> {
+    pub(crate) async fn lambda_delete(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<(), LambdaError> {
         let name = resolve_name(caller, name)?;
         let arn = function_arn(caller.region.as_str(), caller.account.as_str(), &name);
         self.authorize_lambda(caller, "lambda:DeleteFunction", &arn)
@@ -412,7 +421,11 @@ impl AppState {
         // Warm processes run the old code or configuration: they go.
         if let Some(runtime) = self.functions() {
             runtime
-                .forget(caller.account.as_str(), caller.region.as_str(), &record.name)
+                .forget(
+                    caller.account.as_str(),
+                    caller.region.as_str(),
+                    &record.name,
+                )
                 .await;
         }
         Ok(configuration(&record, variables))
@@ -534,12 +547,14 @@ pub(crate) fn configuration(
     record: &FunctionRecord,
     variables: Option<&Variables>,
 ) -> FunctionConfiguration {
-    let environment = variables.filter(|v| !v.is_empty()).map(|v| EnvironmentResponse {
-        variables: v
-            .iter()
-            .map(|(k, v)| (k.clone(), SecretText::from(v.as_str())))
-            .collect(),
-    });
+    let environment = variables
+        .filter(|v| !v.is_empty())
+        .map(|v| EnvironmentResponse {
+            variables: v
+                .iter()
+                .map(|(k, v)| (k.clone(), SecretText::from(v.as_str())))
+                .collect(),
+        });
     FunctionConfiguration {
         function_name: record.name.clone(),
         function_arn: record.arn(),
@@ -555,7 +570,9 @@ pub(crate) fn configuration(
         version: LATEST,
         environment,
         kms_key_arn: record.kms_key_arn.clone(),
-        tracing_config: TracingConfig { mode: "PassThrough" },
+        tracing_config: TracingConfig {
+            mode: "PassThrough",
+        },
         revision_id: record.revision_id.clone(),
         state: "Active",
         last_update_status: "Successful",

@@ -81,8 +81,7 @@ struct LogSink {
 
 impl LogSink {
     fn push(&self, chunk: &[u8]) {
-        self.written
-            .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        self.written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
         if let Ok(mut bytes) = self.bytes.lock() {
             bytes.extend_from_slice(chunk);
             if bytes.len() > LOG_KEEP_BYTES {
@@ -332,7 +331,10 @@ impl Runtime {
             ("PYTHONPATH", task_root.display().to_string()),
             ("LAMBDA_TASK_ROOT", task_root.display().to_string()),
             ("_HANDLER", record.handler.clone()),
-            ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", record.runtime)),
+            (
+                "AWS_EXECUTION_ENV",
+                format!("AWS_Lambda_{}", record.runtime),
+            ),
             ("AWS_LAMBDA_FUNCTION_NAME", record.name.clone()),
             ("AWS_LAMBDA_FUNCTION_VERSION", LATEST.to_owned()),
             (
@@ -477,7 +479,13 @@ fn max_memory_mb(child: &Child) -> u64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map(|kb| kb.div_ceil(1024))
         .unwrap_or(0)
 }
@@ -571,7 +579,9 @@ async fn run(
     });
     let started = Instant::now();
     let mut log = String::from_utf8_lossy(&init_output).into_owned();
-    log.push_str(&format!("START RequestId: {request_id} Version: {LATEST}\n"));
+    log.push_str(&format!(
+        "START RequestId: {request_id} Version: {LATEST}\n"
+    ));
     let (payload, function_error, reusable, note) = match picked {
         Err((body, error, message)) => (body, Some(error), false, Some(message)),
         Ok(()) => {
