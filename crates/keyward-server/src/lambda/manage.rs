@@ -134,6 +134,12 @@ impl AppState {
             caller.account.as_str(),
             &request.function_name,
         );
+        if request.function_name.chars().count() > 64 {
+            return Err(LambdaError::Validation(format!(
+                "1 validation error detected: Value '{}' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64",
+                request.function_name
+            )));
+        }
         if request.function_name.contains(':') {
             return Err(LambdaError::InvalidParameter(
                 "Keyward creates functions by name; give FunctionName without an ARN.".into(),
