@@ -300,3 +300,67 @@ def test_manage_functions_with_boto3(fn_server):
     lam.delete_function(FunctionName=name)
     code, _ = client_error(lam.get_function, FunctionName=name)
     assert code == "ResourceNotFoundException"
+
+
+def test_calls_are_authorized_and_audited(fn_server, sensitive):
+    from test_audit import lookup_all, make_cloudtrail
+    from test_iam import new_user
+
+    marker = "audit-" + unique("secret")
+    sensitive.add(marker)
+    name = unique("audited")
+    create(fn_server, name, "def lambda_handler(event, context):\n    return 1\n", variables={"MARKER": marker})
+    invoke(fn_server, name, {"payload": marker})
+
+    # A user with no Lambda permission is refused, as Lambda refuses it.
+    nobody = new_user(fn_server, sensitive)
+    code, message = client_error(nobody.client("lambda").invoke, FunctionName=name)
+    assert code == "AccessDeniedException"
+    assert message.startswith(f"User: {nobody.arn} is not authorized to perform: lambda:InvokeFunction on resource: "
+                              f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}")
+    # One allowed to invoke that function may.
+    invoker = new_user(fn_server, sensitive, policy=document(allow(
+        "lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}")))
+    assert json.loads(invoker.client("lambda").invoke(FunctionName=name)["Payload"].read()) == 1
+    code, _ = client_error(invoker.client("lambda").delete_function, FunctionName=name)
+    assert code == "AccessDeniedException"
+
+    events = lookup_all(make_cloudtrail(fn_server), LookupAttributes=[
+        {"AttributeKey": "EventSource", "AttributeValue": "lambda.amazonaws.com"}])
+    names = {e["EventName"] for e in events}
+    assert {"CreateFunction", "Invoke"} <= names
+    records = [e["CloudTrailEvent"] for e in events]
+    assert any(name in r for r in records)
+    assert not any(marker in r for r in records), "a variable or payload reached the audit trail"
+
+
+def test_event_invocations_run_in_the_background(fn_server, tmp_path):
+    name = unique("event")
+    done = tmp_path / "done"
+    create(fn_server, name, f"def lambda_handler(event, context):\n    open({str(done)!r}, 'w').write(event['v'])\n")
+    response = boto(fn_server, "lambda").invoke(FunctionName=name, InvocationType="Event", Payload=b'{"v": "ran"}')
+    assert response["StatusCode"] == 202
+    for _ in range(100):
+        if done.exists() and done.read_text() == "ran":
+            break
+        import time
+        time.sleep(0.1)
+    assert done.read_text() == "ran"
+
+
+def test_processes_end_with_the_server(keyward):
+    srv = keyward(name="lambda-stop", args=("--enable-functions", "--python", sys.executable))
+    name = unique("pid")
+    create(srv, name, "import os\ndef lambda_handler(event, context):\n    return os.getpid()\n")
+    _, pid, log = invoke(srv, name)
+    assert Path(f"/proc/{pid}").exists()
+    # Warm: the same process answers again, without an Init Duration.
+    _, again, log = invoke(srv, name)
+    assert again == pid and "Init Duration" not in log
+    srv.stop()
+    import time
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
