@@ -91,6 +91,7 @@ impl AppState {
     pub fn set_function_endpoint(&self, endpoint: String) {
         if let Some(runtime) = self.functions() {
             runtime.set_endpoint(endpoint);
+            tokio::spawn(runtime.clone().reap_periodically(self.inner.clock.clone()));
         }
     }
 

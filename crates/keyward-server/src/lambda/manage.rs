@@ -600,3 +600,76 @@ fn architecture() -> &'static str {
         "x86_64"
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::auth::Identity;
+
+    fn caller() -> Caller {
+        Caller {
+            account: keyward_core::AccountId::parse("000000000000").unwrap(),
+            region: keyward_core::Region::parse("us-east-1").unwrap(),
+            principal_arn: "arn:aws:iam::000000000000:root".into(),
+            access_key_id: "AKIAEXAMPLEEXAMPLE".into(),
+            identity: Identity::Root,
+            source_ip: "127.0.0.1".into(),
+        }
+    }
+
+    #[test]
+    fn names_partial_and_full_arns_resolve() {
+        let c = caller();
+        for given in [
+            "loadtest",
+            "loadtest:$LATEST",
+            "000000000000:function:loadtest",
+            "arn:aws:lambda:us-east-1:000000000000:function:loadtest",
+            "arn:aws:lambda:us-east-1:000000000000:function:loadtest:$LATEST",
+        ] {
+            assert_eq!(resolve_name(&c, given).unwrap(), "loadtest", "{given}");
+        }
+        for (given, message) in [
+            (
+                "arn:aws:lambda:eu-west-1:000000000000:function:loadtest",
+                "Function not found: arn:aws:lambda:eu-west-1:000000000000:function:loadtest",
+            ),
+            (
+                "loadtest:1",
+                "Function not found: arn:aws:lambda:us-east-1:000000000000:function:loadtest:1",
+            ),
+            (
+                "111111111111:function:loadtest",
+                "Function not found: arn:aws:lambda:us-east-1:111111111111:function:loadtest",
+            ),
+        ] {
+            match resolve_name(&c, given) {
+                Err(LambdaError::NotFound(m)) => assert_eq!(m, message),
+                other => panic!("{given}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_and_oversized_variables_are_refused() {
+        let env = |pairs: &[(&str, &str)]| keyward_protocol::lambda::Environment {
+            variables: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), SecretText::from(*v)))
+                    .collect(),
+            ),
+        };
+        assert!(variables_of(Some(env(&[("USER_NAME", "x")]))).is_ok());
+        match variables_of(Some(env(&[("AWS_REGION", "x")]))) {
+            Err(LambdaError::InvalidParameter(m)) => assert!(m.ends_with("AWS_REGION")),
+            other => panic!("{other:?}"),
+        }
+        let big = "v".repeat(5000);
+        match variables_of(Some(env(&[("BIG", big.as_str())]))) {
+            Err(LambdaError::InvalidParameter(m)) => assert!(!m.contains(&big)),
+            other => panic!("{other:?}"),
+        }
+    }
+}

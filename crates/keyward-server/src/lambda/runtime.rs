@@ -159,6 +159,21 @@ impl Runtime {
         let _ = self.endpoint.set(endpoint);
     }
 
+    /// Ends warm processes that idled too long, lost their credentials' margin or died;
+    /// run every minute until the server stops.
+    pub(crate) async fn reap_periodically(self: Arc<Self>, clock: Arc<dyn keyward_core::Clock>) {
+        while !self.stopping.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let pools: Vec<Arc<Pool>> = self.pools.lock().await.values().cloned().collect();
+            let now = clock.now();
+            for pool in pools {
+                if let Ok(mut idle) = pool.idle.lock() {
+                    idle.retain_mut(|worker| usable(worker, now));
+                }
+            }
+        }
+    }
+
     /// Ends every process; invocations in progress end with their process.
     pub(crate) async fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -412,14 +427,18 @@ fn retire(pool: &Pool) {
 fn take_idle(pool: &Pool, now: UnixMillis) -> Option<Worker> {
     let mut idle = pool.idle.lock().ok()?;
     while let Some(mut worker) = idle.pop() {
-        let alive = matches!(worker.child.try_wait(), Ok(None));
-        let fresh = worker.last_used.elapsed() < IDLE_LIMIT;
-        let credentials = worker.expires.0 - now.0 > CREDENTIAL_MARGIN_MS;
-        if alive && fresh && credentials {
+        if usable(&mut worker, now) {
             return Some(worker);
         }
     }
     None
+}
+
+fn usable(worker: &mut Worker, now: UnixMillis) -> bool {
+    let alive = matches!(worker.child.try_wait(), Ok(None));
+    let fresh = worker.last_used.elapsed() < IDLE_LIMIT;
+    let credentials = worker.expires.0 - now.0 > CREDENTIAL_MARGIN_MS;
+    alive && fresh && credentials
 }
 
 async fn pump(mut from: impl tokio::io::AsyncRead + Unpin, log: Arc<LogSink>) {
@@ -640,4 +659,35 @@ async fn run(
         },
         reusable,
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_the_last_4_kb_on_a_character_boundary() {
+        use base64::Engine;
+        let log = format!("{}END\n", "é".repeat(3000));
+        let invocation = Invocation {
+            payload: Vec::new(),
+            function_error: None,
+            log,
+        };
+        let tail = base64::engine::general_purpose::STANDARD
+            .decode(invocation.tail())
+            .unwrap();
+        assert!(tail.len() <= TAIL_BYTES);
+        let text = String::from_utf8(tail).unwrap();
+        assert!(text.ends_with("END\n") && text.starts_with('é'));
+    }
+
+    #[test]
+    fn reports_look_like_lambdas() {
+        assert_eq!(
+            report("id", 2092.16, 128, 67, Some(330.38)),
+            "REPORT RequestId: id\tDuration: 2092.16 ms\tBilled Duration: 2093 ms\tMemory Size: 128 MB\tMax Memory Used: 67 MB\tInit Duration: 330.38 ms\t"
+        );
+    }
 }
