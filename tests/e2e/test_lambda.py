@@ -364,3 +364,16 @@ def test_processes_end_with_the_server(keyward):
             break
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_large_bodies_only_when_functions_run(server):
+    """Without --enable-functions no Lambda request body may be larger than any other's."""
+    import urllib.error
+    import urllib.request
+    big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+    request = urllib.request.Request(f"{server.endpoint}/2015-03-31/functions", data=big, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 413
+    assert info.value.headers["x-amzn-errortype"] == "RequestEntityTooLargeException"

@@ -154,7 +154,10 @@ async fn dispatch(
     if let Ok(route) = &route {
         audit.operation = route.operation.name().to_owned();
     }
+    // A server that runs no functions never reads more than any other request's bound.
+    let enabled = state.functions().is_some();
     let limit = match route.as_ref().map(|r| r.operation) {
+        _ if !enabled => MAX_OTHER_REQUEST_BYTES,
         Ok(op) if op.carries_code() => MAX_CODE_REQUEST_BYTES,
         Ok(LambdaOperation::Invoke) => MAX_INVOKE_REQUEST_BYTES,
         _ => MAX_OTHER_REQUEST_BYTES,
