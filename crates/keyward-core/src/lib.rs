@@ -6,6 +6,7 @@ pub mod alias;
 pub mod audit;
 pub mod clock;
 pub mod error;
+pub mod function;
 pub mod grant;
 pub mod iam;
 pub mod ids;

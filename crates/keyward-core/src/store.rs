@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::alias::AliasRecord;
 use crate::audit::{ChainedEvent, Checkpoint};
+use crate::function::FunctionRecord;
 use crate::grant::GrantRecord;
 use crate::iam::{RoleRecord, UserRecord};
 use crate::key::KeyRecord;
@@ -374,6 +375,32 @@ pub trait Store: Send + Sync + 'static {
         secret_id: &Uuid,
         version_id: &str,
     ) -> Result<Option<SecretValueRow>, StoreError>;
+
+    // Lambda functions. Not announced on the change feed: nothing caches them.
+    /// A new function; `AlreadyExists` when the account and region have one of that name.
+    fn create_function(&self, function: &FunctionRecord) -> Result<(), StoreError>;
+    /// With its code.
+    fn get_function(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<FunctionRecord>, StoreError>;
+    /// Replaces a function whose `revision_id` is still `expected_revision` (else
+    /// `Conflict`; `NotFound` when it is gone).
+    fn update_function(
+        &self,
+        function: &FunctionRecord,
+        expected_revision: &str,
+    ) -> Result<(), StoreError>;
+    /// `NotFound` when there is none.
+    fn delete_function(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError>;
+    /// By name, without their code.
+    fn list_functions(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<Vec<FunctionRecord>, StoreError>;
 
     /// Appends events to the audit chain in one transaction. Their sequence numbers must
     /// follow the current head (else `Conflict`, and nothing is written).

@@ -7,6 +7,7 @@
 //!   model-driven validator, and XML responses laid out by the model.
 //! - [`kms`], [`secretsmanager`], [`cloudtrail`], [`iam`] and [`sts`] are the typed operations of
 //!   each service.
+//! - [`lambda`] is Lambda's REST-JSON routes and typed requests.
 //! - [`error`] is the wire form of every error: an exception name, a message and a status.
 
 pub mod cloudtrail;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod iam;
 pub mod json;
 pub mod kms;
+pub mod lambda;
 pub mod query;
 pub mod secretsmanager;
 pub mod sigv4;

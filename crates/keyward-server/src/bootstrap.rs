@@ -298,6 +298,13 @@ pub(crate) fn finish(
         tracing::info!(path = %path.display(), "created the account's root access key; credentials written");
     }
     let state = AppState::new(store, root, clock, config)?;
+    if let Some(settings) = &config.functions {
+        state.enable_functions(settings.clone(), &config.data_dir);
+        tracing::warn!(
+            python = %settings.python,
+            "functions are enabled: code uploaded through the Lambda API runs as this server's user"
+        );
+    }
     Ok(Opened {
         state,
         credentials_file,

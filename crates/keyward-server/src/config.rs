@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use keyward_core::AccountId;
 
+pub use crate::lambda::runtime::FunctionSettings;
 pub use crate::limits::Limits;
 pub use crate::quotas::QuotaTable;
 pub use crate::tls::TlsFiles;
@@ -37,6 +38,10 @@ pub struct Config {
     pub limits: Limits,
     /// Request quotas per account; `None` is off.
     pub quotas: Option<QuotaTable>,
+    /// Run Lambda functions (`--enable-functions`): code uploaded through the API runs as
+    /// local processes under the server's own user. `None` answers Lambda requests with
+    /// `AccessDeniedException`.
+    pub functions: Option<FunctionSettings>,
 }
 
 /// Where the server keeps its data.
@@ -126,6 +131,7 @@ impl Config {
             allow_plaintext: false,
             limits: Limits::default(),
             quotas: None,
+            functions: None,
         }
     }
 

@@ -240,6 +240,17 @@ async fn handle_to_end(state: AppState, request: Request) -> Response {
         response_value: None,
         query: None,
     };
+    if target.is_empty() && keyward_protocol::lambda::is_lambda_path(parts.uri.path()) {
+        return crate::lambda::http::handle_to_end(
+            state,
+            parts.method,
+            parts.uri,
+            parts.headers,
+            body,
+            audit,
+        )
+        .await;
+    }
     let result = crate::audit::request_scope(async {
         let (result, body) = dispatch(
             &state,

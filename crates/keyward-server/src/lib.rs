@@ -17,6 +17,7 @@ mod http;
 mod iam;
 pub mod jobs;
 mod kms;
+mod lambda;
 mod limits;
 pub mod pkcs11;
 mod query;
@@ -29,10 +30,11 @@ mod state;
 pub mod tls;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use bootstrap::{open, open_blocking, open_store, BootstrapError, Opened};
-pub use config::{Config, Storage};
+pub use config::{Config, FunctionSettings, Storage};
 pub use http::app;
 pub use keyward_core::AccountId;
 pub use seal::{rekey, NewSeal, RekeyReport, RootOfTrust, SealKind, SecretText};
@@ -63,7 +65,7 @@ pub async fn run(
     };
     // Either the full application with its jobs, or the gate of a sealed server, which
     // starts them when it is unsealed.
-    let (router, jobs, gate) = match prepared.root {
+    let (router, jobs, gate, open_state) = match prepared.root {
         seal::Root::Open(drk) => {
             let finish_config = config.clone();
             let store = prepared.store;
@@ -81,7 +83,12 @@ pub async fn run(
                 opened.state.clone(),
                 config.job_interval,
             ));
-            (app(opened.state), Some(jobs), None)
+            (
+                app(opened.state.clone()),
+                Some(jobs),
+                None,
+                Some(opened.state),
+            )
         }
         seal::Root::Sealed(unsealer) => {
             let threshold = unsealer.threshold();
@@ -95,7 +102,7 @@ pub async fn run(
                 threshold,
                 "Keyward is sealed: it answers every request with an error until {threshold} keyholders run keyward unseal"
             );
-            (gate.router(), None, Some(gate))
+            (gate.router(), None, Some(gate), None)
         }
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -104,6 +111,15 @@ pub async fn run(
     let local = listener
         .local_addr()
         .map_err(|e| BootstrapError::Io(e.to_string()))?;
+    // Functions call back into this server, on the address it listens on.
+    let scheme = if cert.is_some() { "https" } else { "http" };
+    let endpoint = function_endpoint(scheme, local);
+    if let Some(state) = &open_state {
+        state.set_function_endpoint(endpoint.clone());
+    }
+    if let Some(gate) = &gate {
+        gate.set_function_endpoint(endpoint);
+    }
     let limits = config.limits;
     match cert {
         None => {
@@ -127,8 +143,12 @@ pub async fn run(
     if let Some(jobs) = jobs {
         jobs.abort();
     }
+    if let Some(state) = open_state {
+        state.stop_functions().await;
+    }
     if let Some(gate) = gate {
         gate.stop_jobs();
+        gate.stop_functions().await;
     }
     tracing::info!("keyward stopped");
     Ok(())
@@ -176,6 +196,9 @@ pub async fn serve(
     job_interval: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
+    if let Ok(local) = listener.local_addr() {
+        state.set_function_endpoint(function_endpoint("http", local));
+    }
     let acceptor = serve::PlainAcceptor::new(listener, state.limits().max_connections);
     serve_with(acceptor, state, job_interval, shutdown).await
 }
@@ -187,6 +210,7 @@ pub async fn serve_tls(
     job_interval: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BootstrapError> {
+    state.set_function_endpoint(function_endpoint("https", listener.local_addr()));
     serve_with(listener, state, job_interval, shutdown).await
 }
 
@@ -198,8 +222,20 @@ async fn serve_with(
 ) -> Result<(), BootstrapError> {
     let jobs = tokio::spawn(jobs::run_periodically(state.clone(), job_interval));
     let header_timeout = state.limits().header_timeout;
-    serve::serve_connections(acceptor, app(state), header_timeout, shutdown).await;
+    serve::serve_connections(acceptor, app(state.clone()), header_timeout, shutdown).await;
     jobs.abort();
+    state.stop_functions().await;
     tracing::info!("keyward stopped");
     Ok(())
+}
+
+/// The URL functions reach the server at: loopback when it listens on every address.
+fn function_endpoint(scheme: &str, local: SocketAddr) -> String {
+    let host = match local.ip() {
+        ip if ip.is_unspecified() && local.is_ipv6() => "[::1]".to_owned(),
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}", local.port())
 }

@@ -75,6 +75,10 @@ pub(crate) struct Gate {
     app: OnceLock<Router>,
     opener: Opener,
     jobs: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Where functions reach the server; handed to the state made at unsealing.
+    function_endpoint: OnceLock<String>,
+    /// The opened server, once unsealed.
+    state: OnceLock<crate::AppState>,
 }
 
 impl Gate {
@@ -95,6 +99,8 @@ impl Gate {
                 clock,
             },
             jobs: Mutex::new(None),
+            function_endpoint: OnceLock::new(),
+            state: OnceLock::new(),
         })
     }
 
@@ -104,6 +110,21 @@ impl Gate {
             .route(STATUS_PATH, get(status))
             .fallback(forward)
             .with_state(self.clone())
+    }
+
+    /// The address functions reach the server at, known once it listens.
+    pub(crate) fn set_function_endpoint(&self, endpoint: String) {
+        if let Some(state) = self.state.get() {
+            state.set_function_endpoint(endpoint.clone());
+        }
+        let _ = self.function_endpoint.set(endpoint);
+    }
+
+    /// Ends the function processes, if the server was unsealed and ran any.
+    pub(crate) async fn stop_functions(&self) {
+        if let Some(state) = self.state.get() {
+            state.stop_functions().await;
+        }
     }
 
     /// Stops the background jobs, if the server was unsealed and started them.
@@ -197,6 +218,10 @@ async fn unseal(State(gate): State<Arc<Gate>>, body: Bytes) -> Response {
     if let Ok(mut slot) = gate.jobs.lock() {
         *slot = Some(jobs);
     }
+    if let Some(endpoint) = gate.function_endpoint.get() {
+        opened.state.set_function_endpoint(endpoint.clone());
+    }
+    let _ = gate.state.set(opened.state.clone());
     let _ = gate.app.set(crate::http::app(opened.state));
     *guard = None;
     tracing::info!("unsealed: the root key is open; serving");

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub in_flight: crate::limits::InFlight,
     /// `None` when quotas are off: the request path then checks nothing.
     pub quotas: Option<crate::quotas::Quotas>,
+    /// The function runtime, when the server runs functions.
+    pub functions: std::sync::OnceLock<Arc<crate::lambda::runtime::Runtime>>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
                 limits: config.limits,
                 in_flight: Default::default(),
                 quotas: config.quotas.as_ref().map(crate::quotas::Quotas::new),
+                functions: std::sync::OnceLock::new(),
             }),
         };
         if let Some(feed) = feed {
@@ -77,6 +80,35 @@ impl AppState {
 
     pub fn limits(&self) -> &crate::limits::Limits {
         &self.inner.limits
+    }
+
+    /// Runs functions from now on, with code unpacked under `data_dir`.
+    pub fn enable_functions(
+        &self,
+        settings: crate::lambda::runtime::FunctionSettings,
+        data_dir: &std::path::Path,
+    ) {
+        let runtime = crate::lambda::runtime::Runtime::new(settings, data_dir);
+        let _ = self.inner.functions.set(Arc::new(runtime));
+    }
+
+    pub(crate) fn functions(&self) -> Option<&Arc<crate::lambda::runtime::Runtime>> {
+        self.inner.functions.get()
+    }
+
+    /// Where functions reach this server (`http://127.0.0.1:<port>`).
+    pub fn set_function_endpoint(&self, endpoint: String) {
+        if let Some(runtime) = self.functions() {
+            runtime.set_endpoint(endpoint);
+            tokio::spawn(runtime.clone().reap_periodically(self.inner.clock.clone()));
+        }
+    }
+
+    /// Ends every function process.
+    pub async fn stop_functions(&self) {
+        if let Some(runtime) = self.functions() {
+            runtime.shutdown().await;
+        }
     }
 
     pub fn account(&self) -> &AccountId {

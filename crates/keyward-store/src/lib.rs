@@ -4,6 +4,7 @@
 
 mod postgres;
 mod postgres_audit;
+mod postgres_functions;
 mod postgres_grants;
 mod postgres_iam;
 mod postgres_keys;
@@ -12,6 +13,7 @@ mod postgres_secrets;
 mod records;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_functions;
 mod sqlite_grants;
 mod sqlite_iam;
 mod sqlite_schema;

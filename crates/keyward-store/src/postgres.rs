@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{ChainedEvent, Checkpoint};
+use keyward_core::function::FunctionRecord;
 use keyward_core::grant::GrantRecord;
 use keyward_core::iam::{RoleRecord, UserRecord};
 use keyward_core::key::KeyRecord;
@@ -37,7 +38,10 @@ use r2d2_postgres::PostgresConnectionManager;
 use uuid::Uuid;
 
 use crate::postgres_schema::{JOBS_LOCK, MIGRATIONS, MIGRATION_LOCK};
-use crate::{postgres_audit, postgres_grants, postgres_iam, postgres_keys, postgres_secrets};
+use crate::{
+    postgres_audit, postgres_functions, postgres_grants, postgres_iam, postgres_keys,
+    postgres_secrets,
+};
 
 type Manager = PostgresConnectionManager<NoTls>;
 
@@ -639,6 +643,39 @@ impl Store for PostgresStore {
         version_id: &str,
     ) -> Result<Option<SecretValueRow>, StoreError> {
         postgres_secrets::value(&mut *self.conn()?, secret_id, version_id)
+    }
+
+    fn create_function(&self, function: &FunctionRecord) -> Result<(), StoreError> {
+        postgres_functions::create(&mut *self.conn()?, function)
+    }
+
+    fn get_function(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<FunctionRecord>, StoreError> {
+        postgres_functions::get(&mut *self.conn()?, account, region, name)
+    }
+
+    fn update_function(
+        &self,
+        function: &FunctionRecord,
+        expected_revision: &str,
+    ) -> Result<(), StoreError> {
+        postgres_functions::update(&mut *self.conn()?, function, expected_revision)
+    }
+
+    fn delete_function(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
+        postgres_functions::delete(&mut *self.conn()?, account, region, name)
+    }
+
+    fn list_functions(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<Vec<FunctionRecord>, StoreError> {
+        postgres_functions::list(&mut *self.conn()?, account, region)
     }
 
     fn append_audit(&self, events: &[ChainedEvent]) -> Result<(), StoreError> {

@@ -17,7 +17,8 @@ pub(crate) const MIGRATION_LOCK: i64 = 0x006b_6579_7761_7264;
 pub(crate) const JOBS_LOCK: i64 = 0x6b65_7977_6172_644a;
 
 /// Each entry moves the schema one version forward.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (name TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL);
 CREATE TABLE keys (
     id TEXT COLLATE "C" PRIMARY KEY,
@@ -127,4 +128,17 @@ CREATE TABLE grants (
 CREATE INDEX grants_by_key ON grants (key_id, created, grant_id);
 CREATE INDEX grants_by_retiring_principal ON grants (account, retiring_principal, created, grant_id)
     WHERE retiring_principal IS NOT NULL;
-"#];
+"#,
+    // Lambda functions: the configuration as a document, the code zip beside it.
+    r#"
+CREATE TABLE functions (
+    account TEXT COLLATE "C" NOT NULL,
+    region TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    revision_id TEXT COLLATE "C" NOT NULL,
+    doc TEXT COLLATE "C" NOT NULL,
+    code BYTEA NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
+"#,
+];

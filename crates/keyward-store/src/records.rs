@@ -8,6 +8,7 @@
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::Checkpoint;
+use keyward_core::function::{function_arn, FunctionRecord};
 use keyward_core::grant::GrantRecord;
 use keyward_core::iam::{RoleRecord, UserRecord};
 use keyward_core::key::KeyRecord;
@@ -36,6 +37,32 @@ pub(crate) fn revision_of(revision: i64) -> Result<u64, StoreError> {
 /// A UUID stored as text.
 pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+// Lambda functions: the configuration as a document, the code in a column of its own.
+
+pub(crate) fn encode_function(function: &FunctionRecord) -> Result<String, StoreError> {
+    encode(function)
+}
+
+/// The function in a stored document, with the code read beside it (empty in listings).
+pub(crate) fn decode_function(doc: &str, code: Vec<u8>) -> Result<FunctionRecord, StoreError> {
+    let mut function: FunctionRecord = decode(doc)?;
+    function.code = code;
+    Ok(function)
+}
+
+/// Lambda's words for a name that is taken.
+pub(crate) fn function_exists(function: &FunctionRecord) -> StoreError {
+    StoreError::AlreadyExists(format!("Function already exist: {}", function.name))
+}
+
+/// Lambda's words for a function that is not there.
+pub(crate) fn function_not_found(account: &str, region: &str, name: &str) -> StoreError {
+    StoreError::NotFound(format!(
+        "Function not found: {}",
+        function_arn(region, account, name)
+    ))
 }
 
 // KMS keys.

@@ -3,6 +3,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{ChainedEvent, Checkpoint};
+use keyward_core::function::FunctionRecord;
 use keyward_core::grant::GrantRecord;
 use keyward_core::iam::{RoleRecord, UserRecord};
 use keyward_core::key::KeyRecord;
@@ -19,7 +20,7 @@ use crate::records::{
     encode_key, parse_uuid,
 };
 use crate::sqlite_schema::MIGRATIONS;
-use crate::{sqlite_audit, sqlite_grants, sqlite_iam, sqlite_secrets};
+use crate::{sqlite_audit, sqlite_functions, sqlite_grants, sqlite_iam, sqlite_secrets};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -557,6 +558,39 @@ impl Store for SqliteStore {
         version_id: &str,
     ) -> Result<Option<SecretValueRow>, StoreError> {
         sqlite_secrets::value(&*self.conn()?, secret_id, version_id)
+    }
+
+    fn create_function(&self, function: &FunctionRecord) -> Result<(), StoreError> {
+        sqlite_functions::create(&*self.conn()?, function)
+    }
+
+    fn get_function(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<FunctionRecord>, StoreError> {
+        sqlite_functions::get(&*self.conn()?, account, region, name)
+    }
+
+    fn update_function(
+        &self,
+        function: &FunctionRecord,
+        expected_revision: &str,
+    ) -> Result<(), StoreError> {
+        sqlite_functions::update(&*self.conn()?, function, expected_revision)
+    }
+
+    fn delete_function(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
+        sqlite_functions::delete(&*self.conn()?, account, region, name)
+    }
+
+    fn list_functions(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<Vec<FunctionRecord>, StoreError> {
+        sqlite_functions::list(&*self.conn()?, account, region)
     }
 
     fn append_audit(&self, events: &[ChainedEvent]) -> Result<(), StoreError> {

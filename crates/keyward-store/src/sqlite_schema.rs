@@ -125,4 +125,16 @@ ALTER TABLE secrets ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
 UPDATE secrets SET created = json_extract(doc, '$.created');
 CREATE INDEX secrets_by_created ON secrets (account, region, created, id);
 "#,
+    // Lambda functions: the configuration as a document, the code zip beside it.
+    r#"
+CREATE TABLE functions (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    code BLOB NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
+"#,
 ];

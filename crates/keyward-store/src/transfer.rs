@@ -30,7 +30,7 @@ use crate::{PostgresStore, SqliteStore};
 pub const FORMAT: &str = "keyward-export";
 /// The version of the file layout this build writes and reads: bumped when a table or a
 /// column is added to [`TABLES`].
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// What a column holds, and whether it may be NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +205,20 @@ pub(crate) const TABLES: &[Table] = &[
         ],
         sqlite_order: "secret_id, version_id",
         postgres_order: "secret_id, version_id",
+        postgres_ordinal: false,
+    },
+    Table {
+        name: "functions",
+        columns: &[
+            col("account", Text),
+            col("region", Text),
+            col("name", Text),
+            col("revision_id", Text),
+            col("doc", Text),
+            col("code", Blob),
+        ],
+        sqlite_order: "account, region, name",
+        postgres_order: "account, region, name",
         postgres_ordinal: false,
     },
     Table {
@@ -410,9 +424,9 @@ mod tests {
         assert_eq!(summary.rows(), counts.iter().sum::<u64>());
         let text = summary.to_string();
         assert!(
-            text.starts_with("55 rows: meta 0, keys 1, key_material 2"),
+            text.starts_with("66 rows: meta 0, keys 1, key_material 2"),
             "{text}"
         );
-        assert!(text.ends_with("audit_resources 10"), "{text}");
+        assert!(text.ends_with("audit_resources 11"), "{text}");
     }
 }

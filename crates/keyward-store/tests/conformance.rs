@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{self, AuditEvent, ChainedEvent, Checkpoint};
+use keyward_core::function::{FunctionRecord, SealedEnvironment};
 use keyward_core::grant::{new_grant_id, GrantConstraints, GrantRecord};
 use keyward_core::iam::{
     new_principal_id, RoleRecord, Tag, UserRecord, DEFAULT_PATH, ROLE_ID_PREFIX, USER_ID_PREFIX,
@@ -1773,6 +1774,7 @@ fn suite(store: &dyn Store) {
     access_keys_belong_to_a_user_or_the_root(store);
     a_users_access_keys_follow_it(store);
     grants_live_and_die_with_their_key(store);
+    functions_round_trip_with_their_code(store);
 }
 
 #[test]
@@ -2587,5 +2589,90 @@ fn postgres_a_broken_feed_says_so() {
         "after reopening",
         || store.create_key(&k, None).unwrap(),
         &[Change::Key(k.id)],
+    );
+}
+
+fn function(account: &str, region: &str, name: &str) -> FunctionRecord {
+    FunctionRecord {
+        account: account.into(),
+        region: region.into(),
+        name: name.into(),
+        runtime: "python3.12".into(),
+        handler: "app.lambda_handler".into(),
+        role: format!("arn:aws:iam::{account}:role/runner"),
+        description: String::new(),
+        timeout: 3,
+        memory_size: 128,
+        kms_key_arn: None,
+        environment: Some(SealedEnvironment {
+            encrypted_data_key: vec![1, 2, 3],
+            ciphertext: vec![4, 5, 6],
+        }),
+        code_sha256: "c2hh".into(),
+        code_size: 4,
+        last_modified: UnixMillis(1_700_000_000_000),
+        revision_id: Uuid::new_v4().to_string(),
+        code: b"PK\x03\x04".to_vec(),
+    }
+}
+
+fn functions_round_trip_with_their_code(store: &dyn Store) {
+    let (account, region) = ("970000000000", "us-east-1");
+    let f = function(account, region, "loadtest");
+    store.create_function(&f).unwrap();
+    assert!(matches!(
+        store.create_function(&f),
+        Err(StoreError::AlreadyExists(m)) if m == "Function already exist: loadtest"
+    ));
+    // Another region or account may use the name.
+    store
+        .create_function(&function(account, "eu-west-1", "loadtest"))
+        .unwrap();
+    assert_eq!(
+        store.get_function(account, region, "loadtest").unwrap(),
+        Some(f.clone())
+    );
+    assert_eq!(
+        store.get_function(account, region, "LOADTEST").unwrap(),
+        None
+    );
+
+    let mut changed = f.clone();
+    changed.timeout = 9;
+    changed.code = b"PK\x05\x06".to_vec();
+    changed.revision_id = Uuid::new_v4().to_string();
+    store.update_function(&changed, &f.revision_id).unwrap();
+    // A write based on what was read before the change is refused.
+    assert_eq!(
+        store.update_function(&changed, &f.revision_id),
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_function(account, region, "loadtest").unwrap(),
+        Some(changed.clone())
+    );
+
+    store
+        .create_function(&function(account, region, "alpha"))
+        .unwrap();
+    let listed = store.list_functions(account, region).unwrap();
+    assert_eq!(
+        listed.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        ["alpha", "loadtest"]
+    );
+    assert!(listed.iter().all(|f| f.code.is_empty()));
+
+    store.delete_function(account, region, "loadtest").unwrap();
+    assert!(matches!(
+        store.delete_function(account, region, "loadtest"),
+        Err(StoreError::NotFound(m)) if m == "Function not found: arn:aws:lambda:us-east-1:970000000000:function:loadtest"
+    ));
+    assert!(matches!(
+        store.update_function(&changed, &changed.revision_id),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.get_function(account, region, "loadtest").unwrap(),
+        None
     );
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{self, AuditEvent, ChainedEvent, Checkpoint};
+use keyward_core::function::{FunctionRecord, SealedEnvironment};
 use keyward_core::grant::{new_grant_id, GrantRecord};
 use keyward_core::iam::{
     new_principal_id, RoleRecord, UserRecord, DEFAULT_PATH, ROLE_ID_PREFIX, USER_ID_PREFIX,
@@ -215,6 +216,29 @@ fn fill(store: &dyn Store) {
         .put_meta_if_absent("account-id", ACCOUNT.as_bytes())
         .unwrap();
     store
+        .create_function(&FunctionRecord {
+            account: ACCOUNT.into(),
+            region: REGION.into(),
+            name: "loadtest".into(),
+            runtime: "python3.12".into(),
+            handler: "app.lambda_handler".into(),
+            role: format!("arn:aws:iam::{ACCOUNT}:role/loadtest"),
+            description: String::new(),
+            timeout: 3,
+            memory_size: 128,
+            kms_key_arn: None,
+            environment: Some(SealedEnvironment {
+                encrypted_data_key: vec![1, 2],
+                ciphertext: vec![3, 4],
+            }),
+            code_sha256: "c2hh".into(),
+            code_size: 4,
+            last_modified: UnixMillis(1),
+            revision_id: "r1".into(),
+            code: b"PK\x03\x04".to_vec(),
+        })
+        .unwrap();
+    store
         .put_meta_if_absent("root-key-check", &[0, 1, 2, 255])
         .unwrap();
 
@@ -348,6 +372,7 @@ struct Snapshot {
     head: Checkpoint,
     chain: Vec<ChainedEvent>,
     by_resource: Vec<u64>,
+    functions: Vec<Option<FunctionRecord>>,
 }
 
 fn snapshot(store: &dyn Store) -> Snapshot {
@@ -410,6 +435,7 @@ fn snapshot(store: &dyn Store) -> Snapshot {
             .collect(),
         checkpoint,
         chain,
+        functions: vec![store.get_function(ACCOUNT, REGION, "loadtest").unwrap()],
     }
 }
 
@@ -431,6 +457,7 @@ fn check_filled(snap: &Snapshot) {
     assert!(snap.meta.iter().all(Option::is_some));
     assert_ne!(snap.checkpoint, Checkpoint::GENESIS, "the chain was pruned");
     assert_eq!(snap.chain.len(), 3);
+    assert!(snap.functions.iter().all(Option::is_some));
     assert_eq!(snap.chain[0].event.resources.len(), 3);
     assert_eq!(snap.by_resource, [snap.chain[2].seq, snap.chain[0].seq]);
     assert_eq!(
@@ -471,7 +498,7 @@ fn sqlite_to_sqlite_keeps_everything() {
     let before = snapshot(&source);
     check_filled(&before);
     let (file, exported) = export(&source);
-    assert_eq!(exported.tables.len(), 11);
+    assert_eq!(exported.tables.len(), 12);
     assert!(
         exported.tables.iter().all(|(_, count)| *count > 0),
         "{exported}"

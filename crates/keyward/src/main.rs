@@ -152,6 +152,18 @@ struct ServerArgs {
     /// front on a trusted network).
     #[arg(long, env = "KEYWARD_ALLOW_PLAINTEXT", conflicts_with = "tls_cert")]
     allow_plaintext: bool,
+    /// Run Lambda functions: code uploaded through the Lambda API runs as local processes
+    /// under this server's user (see SECURITY.md). Off by default.
+    #[arg(long, env = "KEYWARD_ENABLE_FUNCTIONS")]
+    enable_functions: bool,
+    /// The Python interpreter that runs python3.x functions; it needs the awslambdaric
+    /// package (pip install awslambdaric).
+    #[arg(long, env = "KEYWARD_PYTHON", default_value = "python3")]
+    python: String,
+    /// How many processes each function may run at once.
+    #[arg(long, env = "KEYWARD_FUNCTION_CONCURRENCY", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    function_concurrency: u16,
     /// Directory that holds the database, the generated root key and the credentials file.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
@@ -365,6 +377,12 @@ async fn server(args: ServerArgs) -> ExitCode {
             request_timeout: Duration::from_secs(args.request_timeout_seconds),
         },
         quotas: args.quotas.0,
+        functions: args
+            .enable_functions
+            .then(|| keyward_server::FunctionSettings {
+                python: args.python.clone(),
+                concurrency: usize::from(args.function_concurrency),
+            }),
     };
     match &config.quotas {
         Some(table) => tracing::info!(limited_groups = table.limited_groups(), "request quotas on"),

@@ -1,7 +1,7 @@
 //! The export file, line by line:
 //!
 //! ```text
-//! {"format":"keyward-export","version":1,"tables":[{"name":"meta","columns":["name","value"]},…]}
+//! {"format":"keyward-export","version":2,"tables":[{"name":"meta","columns":["name","value"]},…]}
 //! {"table":"meta","row":["account-id","MDAwMDAwMDAwMDAw"]}
 //! …
 //! {"counts":{"meta":5,"keys":2,…}}
@@ -429,8 +429,9 @@ mod tests {
         assert!(message(read_all(b"")).contains("empty"));
         let extra = format!("{text}{}\n", lines[1]);
         assert!(message(read_all(extra.as_bytes())).contains("after the trailer"));
-        let other_version = text.replacen("\"version\":1", "\"version\":2", 1);
-        assert!(message(read_all(other_version.as_bytes())).contains("version 2"));
+        // Version 1 files (before functions were stored) are refused with the reason.
+        let other_version = text.replacen("\"version\":2", "\"version\":1", 1);
+        assert!(message(read_all(other_version.as_bytes())).contains("version 1"));
     }
 
     #[test]
