@@ -57,8 +57,10 @@ pg_start() {
         cat "$PG_DIR/initdb.log" >&2
         return 1
     }
+    # The e2e suite keeps every server it starts until the session ends (the teardown checks
+    # their exit codes and logs), and each holds pooled connections: 300 ran out.
     pg_as_owner "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$PG_DIR -c max_connections=300" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$PG_DIR -c max_connections=1000" \
         start >/dev/null || {
         cat "$PG_DIR/server.log" >&2
         return 1

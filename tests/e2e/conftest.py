@@ -68,6 +68,19 @@ def fresh_postgres_database() -> str:
     return f"{E2E_POSTGRES}/{name}"
 
 
+def stored_bytes(srv: "KeywardServer") -> bytes:
+    """Everything the server has stored, as bytes: its SQLite files, or a plain-text dump of
+    its PostgreSQL database. For asserting that a plaintext is not stored anywhere."""
+    url = srv.extra_env.get("KEYWARD_STORAGE", "")
+    if url.startswith("postgres"):
+        dump = subprocess.run(["pg_dump", "--no-owner", url], check=True, capture_output=True, timeout=120)
+        assert b"CREATE TABLE" in dump.stdout, "pg_dump printed no schema"
+        return dump.stdout
+    data = b"".join(p.read_bytes() for p in sorted(srv.data_dir.glob("keyward.db*")))
+    assert data, "no database files"
+    return data
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_file: reads or alters the SQLite database file directly")
 

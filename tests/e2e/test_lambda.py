@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ACCOUNT_ID, REGION, AwsCli, KeywardServer, client_error, unique
+from conftest import ACCOUNT_ID, REGION, AwsCli, KeywardServer, client_error, stored_bytes, unique
 from test_iam import allow, boto, document, new_role
 
 LAB_HANDLER = '''
@@ -259,9 +259,7 @@ def test_variables_are_encrypted_at_rest(fn_server, sensitive):
            variables={"MARKER": marker})
     _, body, _ = invoke(fn_server, name, {"m": marker})
     assert body is True
-    stored = b"".join(p.read_bytes() for p in Path(fn_server.data_dir).glob("keyward.db*"))
-    assert stored, "no database files"
-    assert marker.encode() not in stored
+    assert marker.encode() not in stored_bytes(fn_server)
 
 
 def test_manage_functions_with_boto3(fn_server):
