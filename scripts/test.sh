@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need and runs all of them:
-#   formatting, clippy, cargo-deny, the Rust tests (cargo-nextest) and the end-to-end suite
+#   formatting, clippy, cargo-deny, the Rust tests (cargo-nextest, with the proptest fuzz
+#   harness; a 10-second libFuzzer run per target where nightly and cargo-fuzz are installed)
+#   and the end-to-end suite
 #   (tests/e2e: the real binary driven by the aws CLI and boto3 from .venv), the store
 #   and end-to-end suites once on SQLite and once on PostgreSQL.
 #
@@ -80,6 +82,15 @@ cargo build --workspace
 
 stage "cargo nextest run --workspace"
 cargo nextest run --workspace
+
+stage "fuzz smoke run (docs/fuzzing.md)"
+# The proptest harness and the seed-corpus replay ran inside nextest above; libFuzzer runs
+# each target briefly too, only where nightly and cargo-fuzz are installed.
+if cargo +nightly fuzz --version >/dev/null 2>&1; then
+    ./scripts/fuzz.sh all 10
+else
+    echo "note: nightly Rust with cargo-fuzz is not installed: only the proptest fuzz harness ran"
+fi
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$ROOT/$target_dir" ;; esac

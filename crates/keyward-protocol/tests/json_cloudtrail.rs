@@ -136,6 +136,33 @@ fn fractional_and_exponent_timestamps_are_accepted() {
     assert_eq!(request.end_time, Some(1_704_240_000.5));
 }
 
+/// Found by the `json` fuzz target: without serde_json's `float_roundtrip` feature some
+/// numbers were read one unit in the last place off (this one as ...825e-75), so a value did
+/// not survive being written out and read back.
+#[test]
+fn timestamps_are_read_correctly_rounded_and_round_trip() {
+    for text in [
+        "1.0715660391465826e-75",
+        "-1.81996730402717e-179",
+        "1733356800.123456",
+    ] {
+        let exact: f64 = text.parse().unwrap();
+        let request = lookup(&format!(r#"{{"StartTime": {text}}}"#));
+        assert_eq!(request.start_time, Some(exact), "{text}");
+        let model = ServiceModel::cloudtrail();
+        let input = model
+            .decode_input(
+                "LookupEvents",
+                format!(r#"{{"StartTime": {text}}}"#).as_bytes(),
+            )
+            .unwrap();
+        let again = model
+            .decode_input("LookupEvents", &serde_json::to_vec(&input).unwrap())
+            .unwrap();
+        assert_eq!(again, input, "{text}");
+    }
+}
+
 #[test]
 fn a_timestamp_that_is_not_a_number_is_a_serialization_error() {
     let error = decode_error("LookupEvents", r#"{"StartTime": "2024-01-02T03:04:05Z"}"#);
