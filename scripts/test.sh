@@ -67,6 +67,9 @@ stage "cargo deny: licenses, duplicate versions, sources, advisories (deny.toml)
 if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
     cargo install cargo-deny --locked --version '^0.20'
 fi
+# cargo-deny reads the whole dependency graph, every platform's crates included, and its
+# --offline run cannot download them: fetch them first (a build fetches only this host's).
+cargo fetch --locked
 cargo deny --offline check licenses bans sources
 # The RustSec advisory database is a git repository on GitHub; where GitHub cannot be
 # reached (this project's development machines reach only the package registries), the
