@@ -57,6 +57,10 @@ pg_start() {
         cat "$PG_DIR/initdb.log" >&2
         return 1
     }
+    # Members of the group keyward_password_login must give their password (SCRAM), so
+    # that a test can tell an old password from a new one (test_rotation.py rotates a
+    # role's password); every other connection on loopback is trusted.
+    pg_as_owner sed -i '1i host all +keyward_password_login 127.0.0.1/32 scram-sha-256' "$PG_DIR/data/pg_hba.conf"
     # The e2e suite keeps every server it starts until the session ends (the teardown checks
     # their exit codes and logs), and each holds pooled connections: 300 ran out.
     pg_as_owner "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \

@@ -58,6 +58,10 @@ KEY_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 # Read before the environment is cleaned below.
 E2E_POSTGRES = os.environ.get("KEYWARD_E2E_POSTGRES", "").rstrip("/")
+# A PostgreSQL server tests may use as a service of their own (test_rotation.py rotates a
+# role's password on it): scripts/test.sh's cluster, in both runs. Its members of the group
+# keyward_password_login log in with a password.
+SERVICE_POSTGRES = os.environ.get("KEYWARD_TEST_POSTGRES", "").rstrip("/")
 
 
 def fresh_postgres_database() -> str:

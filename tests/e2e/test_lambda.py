@@ -5,6 +5,7 @@ import base64
 import http.server
 import io
 import json
+import subprocess
 import sys
 import threading
 import zipfile
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ACCOUNT_ID, REGION, AwsCli, KeywardServer, client_error, stored_bytes, unique
+from conftest import ACCOUNT_ID, REGION, AwsCli, KeywardServer, client_error, keyward_bin, stored_bytes, unique
 from test_iam import allow, boto, document, new_role
 
 LAB_HANDLER = '''
@@ -356,12 +357,45 @@ def test_processes_end_with_the_server(keyward):
     _, again, log = invoke(srv, name)
     assert again == pid and "Init Duration" not in log
     srv.stop()
+    assert process_ends(pid)
+
+
+def process_ends(pid: int) -> bool:
+    """Whether process `pid` is gone (or a zombie) within five seconds."""
     import time
+
+    def gone() -> bool:
+        try:
+            return "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        except FileNotFoundError:
+            return True
+
     for _ in range(50):
-        if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
-            break
+        if gone():
+            return True
         time.sleep(0.1)
-    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    return gone()
+
+
+def test_processes_end_with_a_killed_server(keyward, tmp_path):
+    """A server killed with SIGKILL cleans nothing up: the kernel ends its functions, even
+    one busy in its handler (an idle one would also notice its Runtime API is gone)."""
+    import time
+    srv = keyward(name="lambda-kill", args=("--enable-functions", "--python", sys.executable))
+    name = unique("busy")
+    pid_file = tmp_path / "pid"
+    create(srv, name, "import os, time\ndef lambda_handler(event, context):\n"
+                      f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+                      "    time.sleep(60)\n", timeout=120)
+    boto(srv, "lambda").invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline, "the function never started"
+        time.sleep(0.1)
+    pid = int(pid_file.read_text())
+    assert Path(f"/proc/{pid}").exists()
+    assert srv.kill() == -9
+    assert process_ends(pid), f"function process {pid} outlived its SIGKILLed server"
 
 
 def test_large_bodies_only_when_functions_run(server):
@@ -375,3 +409,29 @@ def test_large_bodies_only_when_functions_run(server):
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 413
     assert info.value.headers["x-amzn-errortype"] == "RequestEntityTooLargeException"
+
+
+def keyward_logs(server: KeywardServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(keyward_bin()), "logs", *args, "--data-dir", str(server.data_dir)],
+                          capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_keyward_logs_prints_every_invocation(fn_server):
+    name = unique("logged")
+    arn = create(fn_server, name, "def lambda_handler(event, context):\n"
+                                  "    print('hello from', event['n'])\n    return event['n']\n")["FunctionArn"]
+    for n in (1, 2):
+        invoke(fn_server, name, {"n": n})
+    shown = keyward_logs(fn_server, name)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert [line.split()[0] for line in lines if line.split()[:1] in (["START"], ["END"])] == \
+        ["START", "END", "START", "END"]
+    assert sum(line.startswith("REPORT RequestId:") for line in lines) == 2
+    assert "hello from 1" in shown.stdout and "hello from 2" in shown.stdout
+    assert sum("Init Duration" in line for line in lines) == 1  # one cold start
+    # By ARN, and only the last lines.
+    last = keyward_logs(fn_server, arn, "--tail", "1")
+    assert last.returncode == 0 and last.stdout.startswith("REPORT RequestId:"), last
+    missing = keyward_logs(fn_server, unique("never"))
+    assert missing.returncode == 1 and "no logs" in missing.stderr

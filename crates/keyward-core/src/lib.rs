@@ -13,6 +13,7 @@ pub mod ids;
 pub mod key;
 pub mod password;
 pub mod policy;
+pub mod rotation;
 pub mod secret;
 pub mod store;
 

@@ -78,6 +78,14 @@ pub struct VersionInfo {
     /// them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_kms_keys: Vec<String>,
+    /// A version without a value: the `AWSPENDING` version a rotation starts with, until
+    /// the rotation function puts its value.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub empty: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +116,9 @@ pub struct SecretRecord {
     /// Set on a replica: the region of its primary secret.
     #[serde(default)]
     pub primary_region: Option<String>,
+    /// Rotation, once `RotateSecret` configured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<crate::rotation::RotationConfig>,
     #[serde(skip)]
     pub revision: u64,
 }
@@ -215,6 +226,77 @@ impl SecretRecord {
         Ok(())
     }
 
+    /// When the background jobs must next look at this secret: its deletion, or the next
+    /// rotation of a secret with rotation on.
+    pub fn due_at(&self) -> Option<UnixMillis> {
+        if self.deletion_date.is_some() {
+            return self.deletion_date;
+        }
+        self.rotation
+            .as_ref()
+            .filter(|r| r.enabled)
+            .and_then(|r| r.next)
+    }
+
+    /// The version of a rotation in progress: the one labelled `AWSPENDING` but not
+    /// `AWSCURRENT`.
+    pub fn pending_rotation(&self) -> Option<&VersionInfo> {
+        self.version_with_stage(AWSPENDING)
+            .filter(|v| !v.stages.iter().any(|s| s == AWSCURRENT))
+    }
+
+    /// Starts a rotation: an empty version `id` labelled `AWSPENDING`.
+    pub fn add_pending(
+        &mut self,
+        id: &str,
+        created: UnixMillis,
+        kms_key_arn: String,
+    ) -> Result<StageChange, SecretsError> {
+        let version = VersionInfo {
+            id: id.to_owned(),
+            created,
+            stages: Vec::new(),
+            last_accessed: None,
+            kms_key_arn,
+            earlier_kms_keys: Vec::new(),
+            empty: true,
+        };
+        if self.version(id).is_some() {
+            return Err(SecretsError::ResourceExists(format!(
+                "A resource with the ID you requested already exists: version {id}"
+            )));
+        }
+        // Not through add_version: an empty version never becomes a first AWSCURRENT.
+        self.versions.push(version);
+        self.move_stage(AWSPENDING, id)?;
+        Ok(self.prune())
+    }
+
+    /// Gives the empty version `id` its value (sealed under `kms_key_arn`) and `stages`.
+    pub fn fill_version(
+        &mut self,
+        id: &str,
+        kms_key_arn: String,
+        stages: &[String],
+    ) -> Result<StageChange, SecretsError> {
+        let version = self
+            .versions
+            .iter_mut()
+            .find(|v| v.id == id && v.empty)
+            .ok_or_else(|| {
+                SecretsError::ResourceExists(
+                    "You can't modify an existing version, you can only create new versions."
+                        .into(),
+                )
+            })?;
+        version.empty = false;
+        version.kms_key_arn = kms_key_arn;
+        for stage in stages {
+            self.move_stage(stage, id)?;
+        }
+        Ok(self.prune())
+    }
+
     /// Adds a new version carrying `stages` (default `AWSCURRENT`), then prunes the oldest
     /// unlabelled versions beyond [`MAX_VERSIONS`].
     pub fn add_version(
@@ -277,9 +359,15 @@ impl SecretRecord {
         }
         match move_to {
             Some(to) => {
-                if self.version(to).is_none() {
+                let Some(target) = self.version(to) else {
                     return Err(SecretsError::ResourceNotFound(format!(
                         "Secrets Manager can't find the specified secret version {to}."
+                    )));
+                };
+                // The current value must be readable: never an empty rotation version.
+                if target.empty && stage == AWSCURRENT {
+                    return Err(SecretsError::InvalidRequest(format!(
+                        "You can't move the staging label AWSCURRENT to version {to} because that version has no secret value yet."
                     )));
                 }
                 if let Some(current) = &holder {
@@ -335,6 +423,7 @@ mod tests {
             versions: Vec::new(),
             replicas: Vec::new(),
             primary_region: None,
+            rotation: None,
             revision: 0,
         }
     }
@@ -347,6 +436,7 @@ mod tests {
             last_accessed: None,
             kms_key_arn: String::new(),
             earlier_kms_keys: Vec::new(),
+            empty: false,
         }
     }
 
@@ -395,6 +485,55 @@ mod tests {
         s.update_version_stage(AWSPENDING, None, Some("v2"))
             .unwrap();
         assert!(s.version_with_stage(AWSPENDING).is_none());
+    }
+
+    #[test]
+    fn a_rotation_version_is_empty_until_filled() {
+        let mut s = secret();
+        s.add_version(version("v1"), &current()).unwrap();
+        s.add_pending("t1", UnixMillis(5), String::new()).unwrap();
+        assert_eq!(s.pending_rotation().map(|v| v.id.as_str()), Some("t1"));
+        assert!(s.version("t1").unwrap().empty);
+        // AWSCURRENT never lands on a version without a value.
+        assert!(matches!(
+            s.update_version_stage(AWSCURRENT, Some("t1"), Some("v1")),
+            Err(SecretsError::InvalidRequest(_))
+        ));
+        s.fill_version("t1", "key".into(), &[AWSPENDING.to_owned()])
+            .unwrap();
+        assert!(!s.version("t1").unwrap().empty);
+        // A filled version is not filled again.
+        assert!(matches!(
+            s.fill_version("t1", "key".into(), &[]),
+            Err(SecretsError::ResourceExists(_))
+        ));
+        s.update_version_stage(AWSCURRENT, Some("t1"), Some("v1"))
+            .unwrap();
+        assert!(s.pending_rotation().is_none());
+        // A secret with no value yet: the empty version does not become current.
+        let mut bare = secret();
+        bare.add_pending("t2", UnixMillis(5), String::new())
+            .unwrap();
+        assert!(bare.version_with_stage(AWSCURRENT).is_none());
+    }
+
+    #[test]
+    fn due_is_deletion_or_an_enabled_rotation() {
+        let mut s = secret();
+        assert_eq!(s.due_at(), None);
+        s.rotation = Some(crate::rotation::RotationConfig {
+            enabled: true,
+            next: Some(UnixMillis(100)),
+            ..Default::default()
+        });
+        assert_eq!(s.due_at(), Some(UnixMillis(100)));
+        s.deletion_date = Some(UnixMillis(50));
+        assert_eq!(s.due_at(), Some(UnixMillis(50)));
+        s.deletion_date = None;
+        if let Some(r) = &mut s.rotation {
+            r.enabled = false;
+        }
+        assert_eq!(s.due_at(), None);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct JobReport {
     pub expired: usize,
     /// Secrets whose recovery window ended.
     pub secrets_deleted: usize,
+    /// Secret rotations started (they run on in the background).
+    pub secret_rotations: usize,
     /// Audit events pruned by the retention policy.
     pub audit_pruned: u64,
 }
@@ -46,10 +48,11 @@ pub(crate) async fn run_periodically(state: AppState, interval: Duration) {
 /// One pass over every key that is due at the clock's current time, on the node that
 /// holds the store's jobs lock (any other node does nothing and reports nothing).
 pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
-    state
+    let (mut report, rotations) = state
         .blocking(|inner| {
+            let mut rotations = Vec::new();
             if !inner.store.hold_job_lock()? {
-                return Ok(JobReport::default());
+                return Ok((JobReport::default(), rotations));
             }
             let now = inner.clock.now();
             let mut report = JobReport::default();
@@ -72,6 +75,8 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
                     inner.delete_secret(&id)?;
                     tracing::info!(secret = %secret.arn, "deleted secret at the end of its recovery window");
                     report.secrets_deleted += 1;
+                } else if secret.due_at().is_some_and(|d| d <= now) {
+                    rotations.push(id);
                 }
             }
             if let Some(days) = inner.audit_retention_days {
@@ -80,9 +85,21 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, KmsError> {
                 let checkpoint = inner.store.prune_audit(before)?;
                 report.audit_pruned = checkpoint.seq.saturating_sub(was);
             }
-            Ok(report)
+            Ok((report, rotations))
         })
-        .await
+        .await?;
+    // Rotations run functions, which takes time: each starts here and runs on in its own
+    // task.
+    for id in rotations {
+        match crate::secrets::rotation::start_due(state, id).await {
+            Ok(true) => report.secret_rotations += 1,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::error!(secret = %id, error = %err, "could not start a secret rotation")
+            }
+        }
+    }
+    Ok(report)
 }
 
 enum Acted {

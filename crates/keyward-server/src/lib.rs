@@ -13,6 +13,7 @@ mod changes;
 mod cloudtrail;
 pub mod config;
 mod errors;
+pub mod function_logs;
 mod http;
 mod iam;
 pub mod jobs;

@@ -67,7 +67,7 @@ pub(crate) fn create(
 ) -> Result<u64, StoreError> {
     let doc = secret_doc(secret, values)?;
     let id = secret.id.to_string();
-    let due_at = secret.deletion_date.map(|d| d.0);
+    let due_at = secret.due_at().map(|d| d.0);
     let mut tx = conn.transaction().map_err(backend)?;
     tx.execute_typed(
         "INSERT INTO secrets (id, account, region, name, revision, due_at, doc, created) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)",
@@ -135,7 +135,7 @@ pub(crate) fn update(
 ) -> Result<u64, StoreError> {
     let (doc, revision) = secret_update(secret, new_values)?;
     let id = secret.id.to_string();
-    let due_at = secret.deletion_date.map(|d| d.0);
+    let due_at = secret.due_at().map(|d| d.0);
     let mut tx = conn.transaction().map_err(backend)?;
     // A concurrent writer of the same row makes this wait for its commit and then see its
     // revision: exactly one of them changes the row.

@@ -50,7 +50,7 @@ pub(crate) fn create(
             secret.account,
             secret.region,
             secret.name,
-            secret.deletion_date.map(|d| d.0),
+            secret.due_at().map(|d| d.0),
             doc,
             secret.created.0
         ],
@@ -122,7 +122,7 @@ pub(crate) fn update(
                 secret.account,
                 secret.region,
                 secret.name,
-                secret.deletion_date.map(|d| d.0),
+                secret.due_at().map(|d| d.0),
                 doc,
                 id,
                 revision

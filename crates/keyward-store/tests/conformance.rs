@@ -354,6 +354,7 @@ fn secret(account: &str, region: &str, name: &str) -> SecretRecord {
         versions: vec![version("v1", AWSCURRENT)],
         replicas: vec![],
         primary_region: None,
+        rotation: None,
         revision: 0,
     }
 }
@@ -366,6 +367,7 @@ fn version(id: &str, stage: &str) -> VersionInfo {
         last_accessed: None,
         kms_key_arn: "arn:aws:kms:us-east-1:000000000000:key/k".into(),
         earlier_kms_keys: Vec::new(),
+        empty: false,
     }
 }
 

@@ -137,6 +137,7 @@ fn version(id: &str, stage: &str) -> VersionInfo {
         last_accessed: None,
         kms_key_arn: format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/k"),
         earlier_kms_keys: Vec::new(),
+        empty: false,
     }
 }
 
@@ -160,6 +161,7 @@ fn secret(name: &str, versions: Vec<VersionInfo>, created: i64) -> SecretRecord 
         versions,
         replicas: vec![],
         primary_region: None,
+        rotation: None,
         revision: 0,
     }
 }

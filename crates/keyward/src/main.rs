@@ -13,6 +13,7 @@ mod audit_cmd;
 mod env_cmd;
 mod esdk_cmd;
 mod exec_cmd;
+mod logs_cmd;
 mod sdk;
 mod seal_cmd;
 mod transfer_cmd;
@@ -32,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Check or export the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -98,6 +99,9 @@ enum Command {
     /// servers go on serving; their next start needs the new root of trust, and the old
     /// one no longer opens the store.
     Rekey(seal_cmd::RekeyArgs),
+    /// Print a function's logs (START … REPORT of every invocation), as kept by the server
+    /// that ran them in its data directory.
+    Logs(logs_cmd::LogsArgs),
 }
 
 #[derive(Subcommand)]
@@ -164,6 +168,11 @@ struct ServerArgs {
     #[arg(long, env = "KEYWARD_FUNCTION_CONCURRENCY", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     function_concurrency: u16,
+    /// Seconds after a failed secret rotation before it is retried; each further failure
+    /// doubles the wait, and after five the rotation waits for its next window.
+    #[arg(long, env = "KEYWARD_ROTATION_RETRY_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    rotation_retry_seconds: u64,
     /// Directory that holds the database, the generated root key and the credentials file.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
@@ -382,6 +391,7 @@ async fn server(args: ServerArgs) -> ExitCode {
             .then(|| keyward_server::FunctionSettings {
                 python: args.python.clone(),
                 concurrency: usize::from(args.function_concurrency),
+                rotation_retry: Duration::from_secs(args.rotation_retry_seconds),
             }),
     };
     match &config.quotas {
@@ -414,7 +424,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Server(args) => runtime.block_on(server(args)),
+        Command::Server(args) => runtime.block_on(server(*args)),
         Command::Migrate { data_dir, storage } => migrate(&storage, &data_dir),
         Command::Export {
             data_dir,
@@ -444,5 +454,6 @@ fn main() -> ExitCode {
         Command::Apply(args) => apply::apply(runtime.handle(), args),
         Command::Unseal(args) => runtime.block_on(seal_cmd::unseal(args)),
         Command::Rekey(args) => seal_cmd::rekey(args),
+        Command::Logs(args) => logs_cmd::run(args),
     }
 }

@@ -535,27 +535,47 @@ impl AppState {
         key_arn: Option<&str>,
         error: Option<&WireError>,
     ) -> Result<(), WireError> {
+        let event = ServiceEvent {
+            event_source: "kms.amazonaws.com",
+            operation,
+            request_parameters,
+            resource_arn: key_arn,
+            error,
+            read_only: true,
+        };
+        self.audit_service_event(caller, invoked_by, event).await
+    }
+
+    /// The event of work a service did for the caller's account (a KMS call on the
+    /// caller's behalf, a secret's rotation), marked as invoked by that service.
+    pub(crate) async fn audit_service_event(
+        &self,
+        caller: &Caller,
+        invoked_by: &str,
+        service_event: ServiceEvent<'_>,
+    ) -> Result<(), WireError> {
         let (identity, username) = user_identity(Some(caller), None, Some(invoked_by));
         let event = Draft {
             identity,
             username,
-            access_key_id: Some(caller.access_key_id.clone()),
+            access_key_id: Some(caller.access_key_id.clone()).filter(|k| !k.is_empty()),
             time: self.inner.clock.now(),
-            event_source: "kms.amazonaws.com",
-            event_name: operation,
+            event_source: service_event.event_source,
+            event_name: service_event.operation,
             account: caller.account.to_string(),
             region: caller.region.to_string(),
             source_ip: invoked_by,
             user_agent: invoked_by,
-            request_parameters,
+            request_parameters: service_event.request_parameters,
             response_elements: Value::Null,
             request_id: new_id(),
-            read_only: true,
-            resources: key_arn
+            read_only: service_event.read_only,
+            resources: service_event
+                .resource_arn
                 .and_then(|arn| resource_type(arn).map(|kind| (kind.to_owned(), arn.to_owned())))
                 .into_iter()
                 .collect(),
-            error,
+            error: service_event.error,
         }
         .into_event();
         let pending = self
@@ -573,6 +593,16 @@ impl AppState {
             Some(pending) => pending.wait().await.map_err(audit_write_failed),
         }
     }
+}
+
+/// What a service did, for [`AppState::audit_service_event`].
+pub(crate) struct ServiceEvent<'a> {
+    pub event_source: &'static str,
+    pub operation: &'a str,
+    pub request_parameters: Value,
+    pub resource_arn: Option<&'a str>,
+    pub error: Option<&'a WireError>,
+    pub read_only: bool,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! started with `--enable-functions`.
 
 mod api;
+mod child;
 mod code;
 mod env;
 pub(crate) mod http;
@@ -108,4 +109,44 @@ impl LambdaError {
             status,
         }
     }
+}
+
+/// The function a secret's rotation names, once `caller` may invoke it and it exists: its
+/// ARN.
+pub(crate) async fn rotation_function(
+    state: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    given: &str,
+) -> Result<String, LambdaError> {
+    let name = manage::resolve_name(caller, given)?;
+    let arn = keyward_core::function::function_arn(
+        caller.region.as_str(),
+        caller.account.as_str(),
+        &name,
+    );
+    state
+        .authorize_lambda(caller, "lambda:InvokeFunction", &arn)
+        .await?;
+    state.lambda_function(caller, &name).await?;
+    Ok(arn)
+}
+
+/// Invokes `function` for a service (a secret's rotation) with `event` as the payload, and
+/// waits for the result.
+pub(crate) async fn invoke_for_service(
+    state: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    function: &str,
+    event: serde_json::Value,
+) -> Result<runtime::Invocation, LambdaError> {
+    let runtime = state
+        .functions()
+        .cloned()
+        .ok_or_else(|| LambdaError::Internal("functions are not enabled".into()))?;
+    let name = manage::resolve_name(caller, function)?;
+    let record = state.lambda_function(caller, &name).await?;
+    let payload = serde_json::to_vec(&event).map_err(|e| LambdaError::Internal(e.to_string()))?;
+    runtime
+        .invoke(state, &record, axum::body::Bytes::from(payload))
+        .await
 }

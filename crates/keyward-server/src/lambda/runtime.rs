@@ -2,7 +2,8 @@
 //! each with its own Runtime API ([`super::api`]) on a loopback port. Warm processes are
 //! reused, one invocation at a time; a timeout, a crash or a change of the function ends
 //! the process. Nothing outlives the server: every child is killed when its worker is
-//! dropped, and [`Runtime::shutdown`] drops them all.
+//! dropped, [`Runtime::shutdown`] drops them all, and on Linux the kernel kills them when
+//! the server is killed ([`super::child`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ pub struct FunctionSettings {
     pub python: String,
     /// Processes per function at most.
     pub concurrency: usize,
+    /// A failed secret rotation is retried after this long, then after twice as long, and
+    /// so on.
+    pub rotation_retry: Duration,
 }
 
 impl Default for FunctionSettings {
@@ -52,6 +56,21 @@ impl Default for FunctionSettings {
         Self {
             python: "python3".into(),
             concurrency: 4,
+            rotation_retry: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A rotation running on this node; dropping it ends the claim.
+pub(crate) struct RotationClaim {
+    runtime: Arc<Runtime>,
+    secret: uuid::Uuid,
+}
+
+impl Drop for RotationClaim {
+    fn drop(&mut self) {
+        if let Ok(mut rotating) = self.runtime.rotating.lock() {
+            rotating.remove(&self.secret);
         }
     }
 }
@@ -59,10 +78,13 @@ impl Default for FunctionSettings {
 pub(crate) struct Runtime {
     settings: FunctionSettings,
     code_root: PathBuf,
+    data_dir: PathBuf,
     /// `http://127.0.0.1:<port>`: where functions find Keyward.
     endpoint: OnceLock<String>,
     pools: tokio::sync::Mutex<HashMap<(String, String, String), Arc<Pool>>>,
     stopping: AtomicBool,
+    /// Secrets whose rotation runs on this node.
+    rotating: Mutex<std::collections::HashSet<uuid::Uuid>>,
 }
 
 struct Pool {
@@ -149,10 +171,26 @@ impl Runtime {
         Self {
             settings,
             code_root: data_dir.join("functions"),
+            data_dir: data_dir.to_owned(),
             endpoint: OnceLock::new(),
             pools: tokio::sync::Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            rotating: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// How long after a first failure a rotation is retried.
+    pub(crate) fn rotation_retry(&self) -> Duration {
+        self.settings.rotation_retry
+    }
+
+    /// Claims the rotation of `secret` on this node; `None` when one is running already.
+    pub(crate) fn start_rotation(self: &Arc<Self>, secret: uuid::Uuid) -> Option<RotationClaim> {
+        let mut rotating = self.rotating.lock().ok()?;
+        rotating.insert(secret).then(|| RotationClaim {
+            runtime: self.clone(),
+            secret,
+        })
     }
 
     pub(crate) fn set_endpoint(&self, endpoint: String) {
@@ -236,7 +274,9 @@ impl Runtime {
                 Ok(worker) => (worker, true),
                 Err(Spawn::Lambda(err)) => return Err(err),
                 Err(Spawn::Process(message)) => {
-                    return Ok(failed_start(&request_id, record, &message));
+                    let invocation = failed_start(&request_id, record, &message);
+                    self.keep_log(record, &invocation).await;
+                    return Ok(invocation);
                 }
             },
         };
@@ -250,7 +290,25 @@ impl Runtime {
                 idle.push(worker);
             }
         }
+        self.keep_log(record, &invocation).await;
         Ok(invocation)
+    }
+
+    /// Appends the invocation's log to the function's log file, for `keyward logs`.
+    async fn keep_log(&self, record: &FunctionRecord, invocation: &Invocation) {
+        let (data_dir, log) = (self.data_dir.clone(), invocation.log.clone());
+        let (account, region, name) = (
+            record.account.clone(),
+            record.region.clone(),
+            record.name.clone(),
+        );
+        let written = tokio::task::spawn_blocking(move || {
+            crate::function_logs::append(&data_dir, &account, &region, &name, &log)
+        })
+        .await;
+        if let Ok(Err(err)) | Err(err) = written.map_err(std::io::Error::other) {
+            tracing::warn!(function = %record.arn(), error = %err, "could not keep the function's log");
+        }
     }
 
     async fn spawn(&self, state: &AppState, record: &FunctionRecord) -> Result<Worker, Spawn> {
@@ -325,6 +383,7 @@ impl Runtime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        super::child::die_with_server(&mut command);
         for (name, value) in &variables {
             command.env(name, value.as_str());
         }

@@ -157,6 +157,7 @@ pub(super) async fn create_secret(
         versions: Vec::new(),
         replicas: Vec::new(),
         primary_region: None,
+        rotation: None,
         revision: 0,
     };
     let mut rows = Vec::new();
@@ -178,6 +179,7 @@ pub(super) async fn create_secret(
                 last_accessed: None,
                 kms_key_arn: key_arn,
                 earlier_kms_keys: Vec::new(),
+                empty: false,
             },
             &[AWSCURRENT.to_owned()],
         )?;
@@ -238,7 +240,7 @@ pub(super) fn describe(record: &SecretRecord) -> DescribeSecretResponse {
                 .map(super::replication::wire_status)
                 .collect()
         }),
-        ..DescribeSecretResponse::default()
+        ..super::rotation::describe_rotation(record)
     }
 }
 
@@ -612,6 +614,11 @@ pub(super) async fn list_secrets(
                         secret_versions_to_stages: d.version_ids_to_stages,
                         created_date: d.created_date,
                         primary_region: d.primary_region,
+                        rotation_enabled: d.rotation_enabled,
+                        rotation_lambda_arn: d.rotation_lambda_arn,
+                        rotation_rules: d.rotation_rules,
+                        last_rotated_date: d.last_rotated_date,
+                        next_rotation_date: d.next_rotation_date,
                         ..SecretListEntry::default()
                     }
                 })

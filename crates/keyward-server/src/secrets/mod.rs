@@ -7,6 +7,7 @@ pub(crate) mod cache;
 mod envelope;
 mod manage;
 mod replication;
+pub(crate) mod rotation;
 mod values;
 
 use keyward_core::secret::{SecretRecord, SecretsError};
@@ -79,10 +80,9 @@ pub(crate) async fn handle(
         Op::StopReplicationToReplica(r) => {
             encode(&replication::stop_replication_to_replica(state, caller, r).await?)
         }
-        Op::RotateSecret(_) | Op::CancelRotateSecret(_) => {
-            return Err(SecretsError::InvalidRequest(
-                "Rotation needs functions, which this server does not run yet.".into(),
-            ))
+        Op::RotateSecret(r) => encode(&rotation::rotate_secret(state, caller, r).await?),
+        Op::CancelRotateSecret(r) => {
+            encode(&rotation::cancel_rotate_secret(state, caller, r).await?)
         }
     })
 }

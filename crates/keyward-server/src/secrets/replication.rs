@@ -168,6 +168,7 @@ pub(super) async fn replicate(
             kms_key_id: spec.kms_key_id.clone(),
             replicas: Vec::new(),
             primary_region: Some(primary.region.clone()),
+            rotation: None,
             versions: Vec::new(),
             last_accessed: None,
             revision: 0,
@@ -220,7 +221,13 @@ pub(super) async fn sync_replicas(
                 .await?
         };
         let Some(mut replica) = found else { continue };
-        let have: Vec<String> = replica.versions.iter().map(|v| v.id.clone()).collect();
+        // Versions whose values the replica has (an empty rotation version has none yet).
+        let have: Vec<String> = replica
+            .versions
+            .iter()
+            .filter(|v| !v.empty)
+            .map(|v| v.id.clone())
+            .collect();
         mirror(primary, &mut replica);
         let rows =
             copy_missing_values(state, caller, &replica_caller, primary, &mut replica, &have)

@@ -50,6 +50,9 @@ pub(super) async fn add_value(
     value: SecretValue,
     stages: Vec<String>,
 ) -> Result<Added, SecretsError> {
+    if record.version(&version_id).is_some_and(|v| v.empty) {
+        return fill_value(state, caller, record, kms_key_id, version_id, value, stages).await;
+    }
     if record.version(&version_id).is_some() {
         let (secret, vid) = (record.id, version_id.clone());
         let row = state
@@ -83,8 +86,40 @@ pub(super) async fn add_value(
                 last_accessed: None,
                 kms_key_arn: key_arn.clone(),
                 earlier_kms_keys: Vec::new(),
+                empty: false,
             };
             let change = secret.add_version(version, &stages)?;
+            secret.last_changed = now;
+            Ok(((), change.pruned))
+        })
+        .await?;
+    Ok(Added::New(updated))
+}
+
+/// Puts the value of the empty version a rotation started (the rotation function's
+/// `createSecret` step does this with the rotation's token), adding `stages` to it.
+async fn fill_value(
+    state: &AppState,
+    caller: &Caller,
+    record: &SecretRecord,
+    kms_key_id: Option<String>,
+    version_id: String,
+    value: SecretValue,
+    stages: Vec<String>,
+) -> Result<Added, SecretsError> {
+    let (row, key_arn) = envelope::seal(
+        state,
+        caller,
+        record,
+        kms_key_id.as_deref(),
+        &version_id,
+        &value,
+    )
+    .await?;
+    let (_, updated) = state
+        .update_secret(record.id, vec![row], move |secret, now| {
+            secret.check_not_deleted()?;
+            let change = secret.fill_version(&version_id, key_arn.clone(), &stages)?;
             secret.last_changed = now;
             Ok(((), change.pruned))
         })
@@ -182,6 +217,18 @@ async fn read_value(
 ) -> Result<(VersionInfo, SecretValue), SecretsError> {
     record.check_not_deleted()?;
     let version = pick_version(record, version_id, stage)?.clone();
+    if version.empty {
+        // A rotation's version before its function put the value.
+        return Err(SecretsError::ResourceNotFound(match (version_id, stage) {
+            (Some(id), _) => {
+                format!("Secrets Manager can't find the specified secret value for VersionId: {id}")
+            }
+            (None, stage) => format!(
+                "Secrets Manager can't find the specified secret value for staging label: {}",
+                stage.unwrap_or(AWSCURRENT)
+            ),
+        }));
+    }
     let (secret, vid) = (record.id, version.id.clone());
     // A cached value needs no blocking task: the common read stays on the executor.
     let row = match state.inner.cached_secret_value(&secret, &vid) {
@@ -394,6 +441,7 @@ pub(super) async fn list_secret_version_ids(
                     kms_key_ids: Some(
                         std::iter::once(v.kms_key_arn.clone())
                             .chain(v.earlier_kms_keys.iter().cloned())
+                            .filter(|k| !k.is_empty())
                             .collect(),
                     ),
                 })
