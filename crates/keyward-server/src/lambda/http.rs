@@ -351,16 +351,7 @@ async fn invoke(
             "1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"
         )));
     }
-    let name = super::manage::resolve_name(caller, name)?;
-    let arn = keyward_core::function::function_arn(
-        caller.region.as_str(),
-        caller.account.as_str(),
-        &name,
-    );
-    state
-        .authorize_lambda(caller, "lambda:InvokeFunction", &arn)
-        .await?;
-    let record = state.lambda_function(caller, &name).await?;
+    let record = super::invokable(state, caller, name).await?;
     if !payload.is_empty() && serde_json::from_slice::<Value>(&payload).is_err() {
         return Err(LambdaError::Wire(WireError {
             code: "InvalidRequestContentException",

@@ -111,13 +111,12 @@ impl LambdaError {
     }
 }
 
-/// The function a secret's rotation names, once `caller` may invoke it and it exists: its
-/// ARN.
-pub(crate) async fn rotation_function(
+/// The function `given` names (a name or an ARN), once `caller` is allowed to invoke it.
+pub(crate) async fn invokable(
     state: &crate::state::AppState,
     caller: &crate::auth::Caller,
     given: &str,
-) -> Result<String, LambdaError> {
+) -> Result<keyward_core::function::FunctionRecord, LambdaError> {
     let name = manage::resolve_name(caller, given)?;
     let arn = keyward_core::function::function_arn(
         caller.region.as_str(),
@@ -127,8 +126,17 @@ pub(crate) async fn rotation_function(
     state
         .authorize_lambda(caller, "lambda:InvokeFunction", &arn)
         .await?;
-    state.lambda_function(caller, &name).await?;
-    Ok(arn)
+    state.lambda_function(caller, &name).await
+}
+
+/// The function a secret's rotation names, once `caller` may invoke it and it exists: its
+/// ARN.
+pub(crate) async fn rotation_function(
+    state: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    given: &str,
+) -> Result<String, LambdaError> {
+    Ok(invokable(state, caller, given).await?.arn())
 }
 
 /// Invokes `function` for a service (a secret's rotation) with `event` as the payload, and

@@ -40,7 +40,9 @@ pub(super) enum Added {
 
 /// Adds `value` to a secret as version `version_id` carrying `stages`. A retry with the
 /// same token and value succeeds without a new version; the same token with another value
-/// is `ResourceExistsException`, as Secrets Manager does.
+/// is `ResourceExistsException`, as Secrets Manager does. The empty version a rotation
+/// started (its token is `version_id`: the rotation function's `createSecret` step) gets
+/// the value and `stages`.
 pub(super) async fn add_value(
     state: &AppState,
     caller: &Caller,
@@ -50,10 +52,7 @@ pub(super) async fn add_value(
     value: SecretValue,
     stages: Vec<String>,
 ) -> Result<Added, SecretsError> {
-    if record.version(&version_id).is_some_and(|v| v.empty) {
-        return fill_value(state, caller, record, kms_key_id, version_id, value, stages).await;
-    }
-    if record.version(&version_id).is_some() {
+    if record.version(&version_id).is_some_and(|v| !v.empty) {
         let (secret, vid) = (record.id, version_id.clone());
         let row = state
             .blocking_secrets(move |inner| Ok(inner.secret_value(&secret, &vid)?))
@@ -79,47 +78,20 @@ pub(super) async fn add_value(
     let (_, updated) = state
         .update_secret(record.id, vec![row], move |secret, now| {
             secret.check_not_deleted()?;
-            let version = VersionInfo {
-                id: version_id.clone(),
-                created: now,
-                stages: Vec::new(),
-                last_accessed: None,
-                kms_key_arn: key_arn.clone(),
-                earlier_kms_keys: Vec::new(),
-                empty: false,
+            let change = if secret.version(&version_id).is_some_and(|v| v.empty) {
+                secret.fill_version(&version_id, key_arn.clone(), &stages)?
+            } else {
+                let version = VersionInfo {
+                    id: version_id.clone(),
+                    created: now,
+                    stages: Vec::new(),
+                    last_accessed: None,
+                    kms_key_arn: key_arn.clone(),
+                    earlier_kms_keys: Vec::new(),
+                    empty: false,
+                };
+                secret.add_version(version, &stages)?
             };
-            let change = secret.add_version(version, &stages)?;
-            secret.last_changed = now;
-            Ok(((), change.pruned))
-        })
-        .await?;
-    Ok(Added::New(updated))
-}
-
-/// Puts the value of the empty version a rotation started (the rotation function's
-/// `createSecret` step does this with the rotation's token), adding `stages` to it.
-async fn fill_value(
-    state: &AppState,
-    caller: &Caller,
-    record: &SecretRecord,
-    kms_key_id: Option<String>,
-    version_id: String,
-    value: SecretValue,
-    stages: Vec<String>,
-) -> Result<Added, SecretsError> {
-    let (row, key_arn) = envelope::seal(
-        state,
-        caller,
-        record,
-        kms_key_id.as_deref(),
-        &version_id,
-        &value,
-    )
-    .await?;
-    let (_, updated) = state
-        .update_secret(record.id, vec![row], move |secret, now| {
-            secret.check_not_deleted()?;
-            let change = secret.fill_version(&version_id, key_arn.clone(), &stages)?;
             secret.last_changed = now;
             Ok(((), change.pruned))
         })
