@@ -1,5 +1,5 @@
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use keyward_core::alias::AliasRecord;
 use keyward_core::audit::{ChainedEvent, Checkpoint};
@@ -23,7 +23,100 @@ use crate::sqlite_schema::MIGRATIONS;
 use crate::{sqlite_audit, sqlite_functions, sqlite_grants, sqlite_iam, sqlite_secrets};
 
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    /// Copies the write-ahead log into the database file off the commit path; `None` for
+    /// an in-memory database.
+    checkpointer: Option<Checkpointer>,
+}
+
+/// How often the checkpointer copies committed pages from the write-ahead log into the
+/// database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Log frames (pages) past which the checkpointer restarts the log: 32 MiB of 4 KiB pages.
+const RESTART_AFTER_FRAMES: i64 = 8192;
+
+/// Log frames a restart may have to copy with the store locked, at most (after up to four
+/// passive passes).
+const LEFT_UNDER_LOCK: i64 = 512;
+
+/// A thread with its own connection that checkpoints the write-ahead log. SQLite would
+/// otherwise do it inside whichever commit crossed 1000 pages of log: that commit (often
+/// the audit writer's, which every waiting request depends on) then also wrote megabytes
+/// into the database file and waited for them to reach the disk. A passive checkpoint runs
+/// beside writers and readers without blocking them; commits stay as durable as before,
+/// since each is on disk in the log when it returns.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(
+        path: &Path,
+        store: Arc<Mutex<Connection>>,
+        every: std::time::Duration,
+        restart_after: i64,
+    ) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(backend)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("keyward-checkpoint".into())
+            .spawn(move || {
+                let mut restarted_at: Option<i64> = None;
+                // Ends when the store is dropped (the sender goes with it).
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    // A checkpoint that could not finish is taken up again next time.
+                    let passive = || {
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                        })
+                        .unwrap_or((0, 0))
+                    };
+                    let (mut log_frames, mut copied) = passive();
+                    // Under steady writes a passive checkpoint never finds the log idle, so
+                    // the log is never started again from its beginning and grows without
+                    // end. Past a bound, the store's own connection, with every writer of
+                    // this process held off by its lock, copies the few frames the passive
+                    // checkpoint left and has the next commit start the log afresh.
+                    // Once restarted, the log keeps its length until the next commit starts
+                    // it again: nothing to do until then.
+                    if log_frames > restart_after && restarted_at != Some(log_frames) {
+                        // What was committed while the passive checkpoint ran is copied
+                        // passively too, so that little is left to copy under the lock.
+                        for _ in 0..4 {
+                            if log_frames - copied < LEFT_UNDER_LOCK {
+                                break;
+                            }
+                            (log_frames, copied) = passive();
+                        }
+                        if let Ok(main) = store.lock() {
+                            restarted_at = main
+                                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get(1))
+                                .ok();
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
@@ -39,8 +132,24 @@ pub(crate) fn is_unique_violation(err: &rusqlite::Error) -> bool {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_checkpointed(path, CHECKPOINT_EVERY, RESTART_AFTER_FRAMES)
+    }
+
+    fn open_checkpointed(
+        path: &Path,
+        every: std::time::Duration,
+        restart_after: i64,
+    ) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(backend)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        store
+            .conn()?
+            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(backend)?;
+        let checkpointer =
+            Checkpointer::start(path, Arc::clone(&store.conn), every, restart_after)?;
+        store.checkpointer = Some(checkpointer);
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -78,7 +187,8 @@ impl SqliteStore {
         // Room for every statement the store caches (the audit lookups alone are nine).
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
+            checkpointer: None,
         })
     }
 
@@ -649,7 +759,64 @@ fn alias_from_columns(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// Commits leave SQLite's automatic checkpoint off; the checkpointer thread copies the
+    /// log into the database file by itself, and restarts the log once it is long.
+    #[test]
+    fn the_checkpointer_copies_the_log_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        // A small bound, checked often, so that a few thousand commits cross it many times.
+        let restart_after = 256;
+        let store = SqliteStore::open_checkpointed(&path, Duration::from_millis(20), restart_after)
+            .unwrap();
+        let autocheckpoint: i64 = store
+            .conn()
+            .unwrap()
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(autocheckpoint, 0);
+        // 8192 commits, each writing at least one page of log (a 3000-byte value), with the
+        // short pauses real writers leave between commits (the store's lock is not fair).
+        let commits = 8192;
+        let value = vec![7u8; 3000];
+        for i in 0..commits {
+            store
+                .put_meta_if_absent(&format!("filler-{i}"), &value)
+                .unwrap();
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        // The database file alone (no log beside it) holds the rows once the checkpointer
+        // has run, and the log has been restarted instead of growing past the bound.
+        let copy = dir.path().join("copy.db");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let rows = loop {
+            std::fs::copy(&path, &copy).unwrap();
+            let rows: i64 = Connection::open(&copy)
+                .unwrap()
+                .query_row(
+                    "SELECT count(*) FROM meta WHERE name LIKE 'filler-%'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(0);
+            if rows == commits || std::time::Instant::now() > deadline {
+                break rows;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(rows, commits);
+        // Without restarts the log would hold every commit's pages: 8192 or more, 32 MiB.
+        let log = std::fs::metadata(dir.path().join("k.db-wal"))
+            .unwrap()
+            .len();
+        let bound = 16 * u64::try_from(restart_after).unwrap() * (4096 + 24);
+        assert!(log < bound, "log of {log} bytes, bound {bound}");
+        drop(store);
+    }
 
     #[test]
     fn a_database_of_the_first_schema_gains_secrets_and_keeps_its_rows() {
