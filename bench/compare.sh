@@ -113,7 +113,8 @@ fi
 
 log "== starting servers"
 keyward_port=$(free_port)
-mkdir -p "$work/keyward-data"
+# The server refuses a data directory other users may enter.
+mkdir -p -m 700 "$work/keyward-data"
 "$keyward_bin" server --listen "127.0.0.1:$keyward_port" --data-dir "$work/keyward-data" \
     >"$work/keyward.log" 2>&1 &
 pids+=($!)

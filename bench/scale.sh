@@ -64,7 +64,9 @@ work=$(mktemp -d -t keyward-scale.XXXXXX)
 data=$work/data
 runs=$work/runs
 facts=$work/facts
-mkdir -p "$data" "$runs"
+mkdir -p "$runs"
+# The server refuses a data directory other users may enter.
+mkdir -p -m 700 "$data"
 : >"$facts"
 server_pid=
 cleanup() {

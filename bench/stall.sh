@@ -50,7 +50,9 @@ helper=$root/bench/scale.py
 work=$(mktemp -d -t keyward-stall.XXXXXX)
 data=$work/data
 runs=$work/runs
-mkdir -p "$data" "$runs"
+mkdir -p "$runs"
+# The server refuses a data directory other users may enter.
+mkdir -p -m 700 "$data"
 server_pid=
 rsa_pid=
 cleanup() {
