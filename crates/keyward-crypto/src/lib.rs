@@ -84,14 +84,6 @@ pub enum CryptoError {
     Unsupported,
 }
 
-/// 16 bytes from aws-lc's random generator, for identifiers such as request and event ids.
-/// Unlike `uuid::Uuid::new_v4`, this costs no system call per id.
-pub fn random_id_bytes() -> Result<[u8; 16], CryptoError> {
-    let mut out = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut out).map_err(|_| CryptoError::Rng)?;
-    Ok(out)
-}
-
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);

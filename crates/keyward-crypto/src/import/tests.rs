@@ -10,7 +10,7 @@ use aws_lc_rs::rsa::{
 
 use super::*;
 use crate::test_keys::material;
-use crate::{random_bytes, random_id_bytes, validate_material};
+use crate::{random_bytes, validate_material};
 
 const SUPPORTED: [WrappingAlgorithm; 4] = [
     WrappingAlgorithm::RsaesOaepSha1,
@@ -312,7 +312,7 @@ struct ScratchDir(PathBuf);
 
 impl ScratchDir {
     fn new() -> Self {
-        let id = hex(&random_id_bytes().unwrap());
+        let id = hex(&random_bytes(16).unwrap());
         let path = std::env::temp_dir().join(format!("keyward-import-{id}"));
         std::fs::create_dir(&path).unwrap();
         Self(path)
